@@ -1,0 +1,185 @@
+//! Stillwatch's shared vocabulary: camera ids, analysis frames and the motion events that leave
+//! the pipeline.
+//!
+//! Owns: the types every stage passes to the next, and their JSON form (the event schema).
+//! Does not own: any I/O, GStreamer, configuration parsing or detection logic.
+
+use std::fmt;
+use std::sync::Arc;
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+/// Version tag written into every event record, bumped on any incompatible schema change.
+pub const EVENT_SCHEMA: &str = "stillwatch.event/1";
+
+/// A camera's identifier: 1 to 64 characters of `[A-Za-z0-9_.-]`, so it is safe in file names,
+/// MQTT topics, metric labels and thread names without escaping.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CameraId(Arc<str>);
+
+/// Why a string is not a valid [`CameraId`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CameraIdError {
+    #[error("camera id is empty")]
+    Empty,
+    #[error("camera id {id:?} is longer than 64 characters")]
+    TooLong { id: String },
+    #[error("camera id {id:?} contains {bad:?}; use only letters, digits, '_', '-' and '.'")]
+    BadCharacter { id: String, bad: char },
+}
+
+impl CameraId {
+    pub fn new(id: impl Into<String>) -> Result<Self, CameraIdError> {
+        let id: String = id.into();
+        if id.is_empty() {
+            return Err(CameraIdError::Empty);
+        }
+        if id.chars().count() > 64 {
+            return Err(CameraIdError::TooLong { id });
+        }
+        if let Some(bad) = id
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        {
+            return Err(CameraIdError::BadCharacter { id, bad });
+        }
+        Ok(Self(id.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CameraId {
+    type Error = CameraIdError;
+    fn try_from(id: String) -> Result<Self, Self::Error> {
+        Self::new(id)
+    }
+}
+
+impl From<CameraId> for String {
+    fn from(id: CameraId) -> Self {
+        id.0.to_string()
+    }
+}
+
+impl fmt::Display for CameraId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for CameraId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// One analysis frame: grayscale luma at the analysis size, already reduced by GStreamer.
+///
+/// Full-resolution or colour frames never exist as this type.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub camera: CameraId,
+    /// Position in the stream, 0-based, in decode order; recorded footage never skips one.
+    pub seq: u64,
+    /// Presentation time from the start of the stream.
+    pub pts_nanos: u64,
+    /// GRAY8 pixels, shape `(height, width)`, tightly packed (no stride padding).
+    /// Video-range luma: black is 16, white 235.
+    pub luma: Array2<u8>,
+}
+
+impl Frame {
+    pub fn width(&self) -> usize {
+        self.luma.ncols()
+    }
+
+    pub fn height(&self) -> usize {
+        self.luma.nrows()
+    }
+}
+
+/// A box in normalised frame coordinates: 0 is the left/top edge, 1 the right/bottom edge.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NormBox {
+    pub x0: f32,
+    pub y0: f32,
+    pub x1: f32,
+    pub y1: f32,
+}
+
+/// A coarse grid of motion over the frame: for each cell, the percentage (0..=100) of its
+/// pixels in the foreground, row-major. Coarse on purpose: it says where, never what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MotionGrid {
+    pub cols: u16,
+    pub rows: u16,
+    pub cells_percent: Vec<u8>,
+}
+
+/// Where an event is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventPhase {
+    Start,
+    Update,
+    End,
+}
+
+/// One record of the event stream (one JSON line). An event is a `start`, any number of
+/// `update`s and an `end`, sharing `event_id`. Carries no pixels, ever.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MotionEvent {
+    pub schema: String,
+    pub camera: CameraId,
+    /// Per camera, counting from 1 in the order events start.
+    pub event_id: u64,
+    pub phase: EventPhase,
+    /// The frame (`seq`) this record was produced on.
+    pub frame_seq: u64,
+    /// Stream time of this record.
+    pub time_millis: u64,
+    /// Stream time of the first frame of the event.
+    pub start_millis: u64,
+    /// Stream time of the last frame with motion; set on `end`.
+    pub end_millis: Option<u64>,
+    /// Zones the event touched so far (sorted, unique).
+    pub zones: Vec<String>,
+    /// Foreground fraction of the analysed area on this frame (0..1).
+    pub score: f32,
+    /// Highest `score` seen during the event so far.
+    pub peak_score: f32,
+    /// Bounding boxes of the largest moving regions on this frame.
+    pub boxes: Vec<NormBox>,
+    pub grid: MotionGrid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camera_id_accepts_safe_names_and_rejects_others() {
+        assert!(CameraId::new("front-gate_2.sub").is_ok());
+        assert_eq!(CameraId::new(""), Err(CameraIdError::Empty));
+        assert!(matches!(
+            CameraId::new("a/b"),
+            Err(CameraIdError::BadCharacter { bad: '/', .. })
+        ));
+        assert!(matches!(
+            CameraId::new("x".repeat(65)),
+            Err(CameraIdError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn camera_id_round_trips_through_json_and_is_validated_there() {
+        let id: CameraId = serde_json::from_str("\"gate\"").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"gate\"");
+        assert!(serde_json::from_str::<CameraId>("\"bad id\"").is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! sw_ingest (being built).

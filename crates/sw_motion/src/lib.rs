@@ -1,0 +1,1 @@
+//! sw_motion (being built).
