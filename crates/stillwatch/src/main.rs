@@ -1,1 +1,91 @@
-fn main() {}
+//! `stillwatch`: the command-line tool. A thin layer that maps arguments onto the libraries'
+//! option structs, owns logging, and prints results.
+//!
+//! Owns: the CLI, logging set-up, human-readable output. Does not own: any pipeline, detection
+//! or scoring logic (those live in the `sw_*` crates).
+
+// A command-line tool: printing results is its job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use sw_config::Config;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Privacy-preserving motion detection for existing camera fleets"
+)]
+struct Args {
+    /// Log format on stderr (the level comes from RUST_LOG, default `info`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the motion pipeline over recorded footage and report speed and, where ground truth
+    /// is found, accuracy.
+    Bench(bench::BenchArgs),
+    /// Validate a configuration file and print the resulting settings.
+    CheckConfig {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    let result = match args.command {
+        Command::Bench(bench_args) => bench::run(&bench_args),
+        Command::CheckConfig { file } => check_config(&file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Loads `path`, or the built-in defaults when no file is given.
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(path) => Config::load(path).context("loading the configuration"),
+        None => Ok(Config::default()),
+    }
+}
+
+fn check_config(path: &Path) -> anyhow::Result<()> {
+    let config = load_config(Some(path))?;
+    println!("{}: ok", path.display());
+    println!("{config:#?}");
+    Ok(())
+}

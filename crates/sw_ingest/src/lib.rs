@@ -1,1 +1,27 @@
-//! sw_ingest (being built).
+//! Stillwatch's GStreamer sources: footage in, GRAY8 analysis [`Frame`](sw_core::Frame)s out.
+//!
+//! Every source reduces video inside GStreamer, before Rust sees a pixel:
+//!
+//! ```text
+//!  source head (file / image sequence; RTSP later)          analysis tail (shared)
+//!  ... --> decode --> videoscale --> videoconvert --> capsfilter GRAY8 WxH --> appsink --> Frame
+//! ```
+//!
+//! Owns: GStreamer initialisation, the recorded-footage source ([`RecordedSource`]), the shared
+//! analysis tail and sample -> frame copy, and [`IngestError`].
+//! Does not own: what happens to frames (sw_motion), configuration parsing (sw_config), threads
+//! and channels (sw_service).
+
+mod analysis;
+mod error;
+mod recorded;
+mod sequence;
+
+pub use error::{BusFailure, IngestError};
+pub use recorded::{RecordedOptions, RecordedSource};
+
+/// Initialises GStreamer once per process; later calls return at once. The first call on a
+/// fresh machine builds the plugin registry (about 2 s).
+pub fn init() -> Result<(), IngestError> {
+    gst::init().map_err(IngestError::Init)
+}

@@ -1,1 +1,40 @@
-//! sw_motion (being built).
+//! Stillwatch's motion detector: pure compute from GRAY8 luma frames to motion events.
+//!
+//! Owns: the background model (ViBe-style sample consensus with flicker feedback), noise
+//! clean-up, hole filling, connected-component blobs, the coarse motion grid, and the event
+//! state machine.
+//! Does not own: any I/O (no decoding, no files, no GStreamer), configuration parsing (the
+//! config crate maps its keys onto [`DetectorOptions`] and [`EventOptions`]), or zones.
+//!
+//! Per camera: one [`Detector`] turns each frame into a [`FrameAnalysis`], and one
+//! [`EventTracker`] turns the analyses into [`sw_core::MotionEvent`] records. Both are
+//! deterministic (the same frames give byte-identical masks and events) and allocate only
+//! when built and when an event record is emitted, never per frame.
+//!
+//! See `docs/design/motion.md` for the algorithm, its parameters and measured accuracy.
+
+mod background;
+mod blobs;
+mod cleanup;
+mod detector;
+mod events;
+mod grid;
+mod rng;
+
+pub use blobs::Blob;
+pub use detector::{Detector, DetectorOptions, FrameAnalysis};
+pub use events::{EventOptions, EventTracker};
+
+/// What can go wrong in motion detection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MotionError {
+    #[error(
+        "frame is {width}x{height} pixels but the detector was built for {expected_width}x{expected_height}"
+    )]
+    FrameSize {
+        expected_width: usize,
+        expected_height: usize,
+        width: usize,
+        height: usize,
+    },
+}

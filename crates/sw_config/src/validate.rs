@@ -1,0 +1,166 @@
+//! Validation: raw values checked against their ranges, defaults filled in, and errors that
+//! say which file, line and key is wrong and why.
+//!
+//! Owns: defaults (taken from the option structs' `Default`), ranges and messages. Does not own:
+//! parsing (serde and `toml` do that) or the meaning of the values.
+
+use std::fmt::Display;
+use std::num::NonZeroU32;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use toml::Spanned;
+
+use crate::raw::{self, Value};
+use crate::{AnalysisOptions, Config, Source};
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read config: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}:{line}: {key}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    pub(crate) fn parse(source: &Source, text: &str, error: &toml::de::Error) -> Self {
+        let (line, column) = line_column(text, error.span().map_or(0, |span| span.start));
+        ConfigError::Parse {
+            file: source.to_string(),
+            line,
+            column,
+            message: error.message().trim_end().to_string(),
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |newline| newline + 1) + 1;
+    (line, column)
+}
+
+/// The file being validated, for error messages.
+pub(crate) struct Context<'a> {
+    pub source: &'a Source,
+    pub text: &'a str,
+}
+
+impl Context<'_> {
+    fn invalid(&self, key: &str, span: Range<usize>, message: impl Display) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.source.to_string(),
+            line: line_column(self.text, span.start).0,
+            key: key.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// A number checked to lie in `min..=max`, or `default` when the key is absent.
+    pub fn in_range<T>(
+        &self,
+        key: &str,
+        value: &Value<T>,
+        min: T,
+        max: T,
+        default: T,
+    ) -> Result<T, ConfigError>
+    where
+        T: PartialOrd + Display + Copy,
+    {
+        let Some(value) = value else {
+            return Ok(default);
+        };
+        let got = *value.get_ref();
+        if got < min || got > max {
+            return Err(self.invalid(
+                key,
+                value.span(),
+                format!("must be between {min} and {max}, got {got}"),
+            ));
+        }
+        Ok(got)
+    }
+
+    /// A fraction checked to lie in 0..=1.
+    pub fn fraction(
+        &self,
+        key: &str,
+        value: &Value<f64>,
+        default: f32,
+    ) -> Result<f32, ConfigError> {
+        self.in_range(key, value, 0.0, 1.0, f64::from(default))
+            .map(|got| got as f32)
+    }
+
+    /// Fails with `message` at `value`'s line when `ok` is false.
+    pub fn check<T>(
+        &self,
+        key: &str,
+        value: &Spanned<T>,
+        ok: bool,
+        message: &str,
+    ) -> Result<(), ConfigError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.invalid(key, value.span(), message))
+        }
+    }
+}
+
+fn non_zero(value: u32) -> NonZeroU32 {
+    NonZeroU32::new(value).unwrap_or(NonZeroU32::MIN)
+}
+
+pub(crate) fn config(raw: raw::Config, context: &Context<'_>) -> Result<Config, ConfigError> {
+    Ok(Config {
+        analysis: analysis(&raw.analysis, context)?,
+        detector: crate::detector::detector(&raw.detector, context)?,
+        events: crate::detector::events(&raw.events, context)?,
+    })
+}
+
+fn analysis(raw: &raw::Analysis, context: &Context<'_>) -> Result<AnalysisOptions, ConfigError> {
+    let width = context.in_range("analysis.width", &raw.width, 16, 1920, 320)?;
+    let height = match &raw.height {
+        None => None,
+        Some(_) => Some(non_zero(context.in_range(
+            "analysis.height",
+            &raw.height,
+            16,
+            1080,
+            240,
+        )?)),
+    };
+    Ok(AnalysisOptions {
+        width: non_zero(width),
+        height,
+        sequence_fps: non_zero(context.in_range(
+            "analysis.sequence_fps",
+            &raw.sequence_fps,
+            1,
+            240,
+            25,
+        )?),
+    })
+}

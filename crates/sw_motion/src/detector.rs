@@ -1,0 +1,508 @@
+//! The per-frame detector: background model, clean-up, hole filling, blobs and grid, in that
+//! order.
+//!
+//! Owns: [`DetectorOptions`], the reusable buffers, and the [`FrameAnalysis`] it hands out
+//! for every frame.
+//! Does not own: the decision that an event starts or ends (see `events`), or any I/O.
+//!
+//! Every buffer is allocated in [`Detector::new`]; [`Detector::process`] only reuses them.
+
+use ndarray::ArrayView2;
+use sw_core::MotionGrid;
+
+use crate::MotionError;
+use crate::background::{ModelParams, SampleModel};
+use crate::blobs::{Blob, BlobLabeler};
+use crate::cleanup::MajorityFilter;
+use crate::grid::GridCounter;
+
+/// Parameters of the per-frame detector. Values outside the documented ranges are clamped
+/// into them by [`Detector::new`] (the config crate rejects them first). Pixel counts are at
+/// the analysis size; rates are per analysed frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorOptions {
+    /// Samples kept per pixel by the background model (ViBe's N). More samples model
+    /// multi-modal backgrounds (leaves, water) better and cost time linearly.
+    /// Default 16; range 2..=64.
+    pub samples_per_pixel: usize,
+    /// A sample matches the current pixel when their luma values differ by less than this
+    /// (ViBe's R, in video-range luma steps; black is 16, white 235). Lower is more sensitive.
+    /// Default 10; range 1..=255.
+    pub match_radius_luma: u8,
+    /// A pixel is background when at least this many samples match it (ViBe's #min).
+    /// Default 2; range 1..=`samples_per_pixel`.
+    pub min_matches: u8,
+    /// A background pixel updates the model with probability 1 / this per frame (ViBe's φ).
+    /// Larger values remember the background longer: stopped objects stay foreground longer,
+    /// and the model adapts more slowly to lighting. Default 16; range 1..=1024.
+    pub update_subsampling: u32,
+    /// When a background pixel updates its own samples, it also writes one sample of a random
+    /// 8-neighbour (ViBe's spatial propagation). This erodes ghosts left by objects that were
+    /// in the first frame or have left, and absorbs stopped objects from their edges inwards.
+    /// Default true.
+    pub propagation_enabled: bool,
+    /// Seed of the model's random generator; the same seed and frames give byte-identical
+    /// output. Default 0x5717_1A7C_4000_0001; any value.
+    pub seed: u64,
+    /// Flicker feedback: each frame a pixel's raw classification changes while it is outside
+    /// the cleaned foreground, its flicker level (0..=255) rises by this much. 0 turns the
+    /// feedback off (every pixel keeps `match_radius_luma`). Default 8; range 0..=255.
+    pub flicker_increment: u8,
+    /// Each frame without such a change, the flicker level falls by this much.
+    /// Default 1; range 1..=255.
+    pub flicker_decrement: u8,
+    /// A pixel's match radius is `match_radius_luma + flicker * this / 256`, so steadily
+    /// flickering pixels (leaves, edges on a shaking camera) need a larger change to count as
+    /// foreground. Default 64; range 0..=255.
+    pub flicker_max_extra_radius_luma: u8,
+    /// A pixel that has been foreground for this many frames in a row starts being updated as
+    /// if it were background, so an object that stops (a parked car, a person standing still)
+    /// fades into the background after about this many frames plus a few times
+    /// `update_subsampling`, instead of holding motion forever. 0 never absorbs (ViBe's
+    /// behaviour: stopped objects stay until their edges erode). Default 1500; range 0..=65535.
+    pub absorb_after_frames: u16,
+    /// Noise clean-up: after classification, a pixel stays foreground when at least this many
+    /// of the 9 pixels of its 3x3 neighbourhood are foreground. 5 is the 3x3 median; lower
+    /// values dilate, higher ones erode. Default 5; range 1..=9.
+    pub cleanup_min_votes: u8,
+    /// Background regions (4-connected) enclosed by foreground, not touching the frame border,
+    /// of at most this many pixels become foreground (holes inside objects whose luma
+    /// resembles the background). 0 fills none. Default 400; range 0..=width*height.
+    pub max_hole_area_pixels: u32,
+    /// Connected foreground regions (8-connected) smaller than this are erased from the mask
+    /// and do not count as motion. Default 16; range 1..=width*height.
+    pub min_blob_area_pixels: u32,
+    /// Columns of the motion grid. Default 16; range 1..=analysis width.
+    pub grid_cols: u16,
+    /// Rows of the motion grid. Default 9; range 1..=analysis height.
+    pub grid_rows: u16,
+}
+
+impl Default for DetectorOptions {
+    fn default() -> Self {
+        Self {
+            samples_per_pixel: 16,
+            match_radius_luma: 10,
+            min_matches: 2,
+            update_subsampling: 16,
+            propagation_enabled: true,
+            seed: 0x5717_1A7C_4000_0001,
+            flicker_increment: 8,
+            flicker_decrement: 1,
+            flicker_max_extra_radius_luma: 64,
+            absorb_after_frames: 1500,
+            cleanup_min_votes: 5,
+            max_hole_area_pixels: 400,
+            min_blob_area_pixels: 16,
+            grid_cols: 16,
+            grid_rows: 9,
+        }
+    }
+}
+
+/// What the detector found on one frame. Reused from frame to frame: copy what you keep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameAnalysis {
+    /// Fraction of the frame's pixels in the final foreground mask, 0..=1.
+    pub score: f32,
+    /// True when at least one blob of `min_blob_area_pixels` or more is present.
+    pub motion: bool,
+    /// Foreground regions of at least `min_blob_area_pixels`, largest first (ties: top, then
+    /// left). The vector is reused across frames.
+    pub blobs: Vec<Blob>,
+    /// Percentage of each grid cell's pixels in the foreground.
+    pub grid: MotionGrid,
+}
+
+/// Motion detector for one camera at a fixed analysis size.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    width: usize,
+    height: usize,
+    max_hole_area_pixels: u32,
+    min_blob_area_pixels: u32,
+    model: SampleModel,
+    cleanup: MajorityFilter,
+    labeler: BlobLabeler,
+    grid: GridCounter,
+    /// Copy of the input frame when it does not arrive as one contiguous row-major slice.
+    frame: Vec<u8>,
+    raw_mask: Vec<u8>,
+    mask: Vec<u8>,
+    analysis: FrameAnalysis,
+}
+
+impl Detector {
+    /// A detector for `width x height` luma frames (each clamped to at least 1). The model
+    /// initialises from the first frame it is given; that frame reports no motion.
+    pub fn new(width: usize, height: usize, options: &DetectorOptions) -> Self {
+        let width = width.max(1);
+        let height = height.max(1);
+        let area = width * height;
+        let samples = options.samples_per_pixel.clamp(2, 64);
+        let params = ModelParams {
+            sample_count: samples,
+            match_radius_luma: options.match_radius_luma.max(1),
+            min_matches: options.min_matches.clamp(1, samples as u8),
+            update_subsampling: options.update_subsampling.clamp(1, 1024),
+            propagation_enabled: options.propagation_enabled,
+            seed: options.seed,
+            flicker_increment: options.flicker_increment,
+            flicker_decrement: options.flicker_decrement.max(1),
+            flicker_max_extra_radius_luma: options.flicker_max_extra_radius_luma,
+            absorb_after_frames: options.absorb_after_frames,
+        };
+        let grid = GridCounter::new(
+            width,
+            height,
+            usize::from(options.grid_cols).clamp(1, width),
+            usize::from(options.grid_rows).clamp(1, height),
+        );
+        let analysis = FrameAnalysis {
+            score: 0.0,
+            motion: false,
+            blobs: Vec::with_capacity(width.div_ceil(2) * height.div_ceil(2)),
+            grid: grid.empty_grid(),
+        };
+        Self {
+            width,
+            height,
+            max_hole_area_pixels: options.max_hole_area_pixels,
+            min_blob_area_pixels: options.min_blob_area_pixels.max(1),
+            model: SampleModel::new(width, height, params),
+            cleanup: MajorityFilter::new(width, height, options.cleanup_min_votes.clamp(1, 9)),
+            labeler: BlobLabeler::new(width, height),
+            grid,
+            frame: vec![0; area],
+            raw_mask: vec![0; area],
+            mask: vec![0; area],
+            analysis,
+        }
+    }
+
+    /// Analyses one frame of video-range GRAY8 luma, shape `(height, width)`, any strides.
+    ///
+    /// The first frame initialises the background model and reports no motion.
+    /// A frame of the wrong shape changes nothing and returns [`MotionError::FrameSize`].
+    pub fn process(&mut self, luma: ArrayView2<u8>) -> Result<&FrameAnalysis, MotionError> {
+        if luma.dim() != (self.height, self.width) {
+            return Err(MotionError::FrameSize {
+                expected_width: self.width,
+                expected_height: self.height,
+                width: luma.ncols(),
+                height: luma.nrows(),
+            });
+        }
+        let pixels: &[u8] = match luma.as_slice() {
+            Some(pixels) => pixels,
+            None => {
+                for (dst, &src) in self.frame.iter_mut().zip(luma.iter()) {
+                    *dst = src;
+                }
+                &self.frame
+            }
+        };
+
+        if !self.model.is_initialised() {
+            self.model.initialise(pixels);
+            self.mask.fill(0);
+            self.analysis.score = 0.0;
+            self.analysis.motion = false;
+            self.analysis.blobs.clear();
+            self.analysis.grid.cells_percent.fill(0);
+            return Ok(&self.analysis);
+        }
+
+        self.model.segment_and_update(pixels, &mut self.raw_mask);
+        self.cleanup.apply(&self.raw_mask, &mut self.mask);
+        let kept_pixels = self.labeler.label(
+            &mut self.mask,
+            self.max_hole_area_pixels,
+            self.min_blob_area_pixels,
+            &mut self.analysis.blobs,
+        );
+        self.grid
+            .apply(self.labeler.runs(), &mut self.analysis.grid);
+        self.model.learn(&self.raw_mask, &self.mask);
+
+        self.analysis.score = (kept_pixels as f64 / (self.width * self.height) as f64) as f32;
+        self.analysis.motion = !self.analysis.blobs.is_empty();
+        Ok(&self.analysis)
+    }
+
+    /// The final foreground mask of the last frame: 255 foreground, 0 background, shape
+    /// `(height, width)`.
+    pub fn foreground(&self) -> ArrayView2<'_, u8> {
+        ArrayView2::from_shape((self.height, self.width), &self.mask)
+            .expect("the mask holds exactly width * height pixels")
+    }
+
+    /// The analysis frame width in pixels.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The analysis frame height in pixels.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array2, s};
+    use sw_core::CameraId;
+
+    use super::*;
+    use crate::{EventOptions, EventTracker};
+
+    /// Options for tiny frames: every blob counts and the grid is 2x2.
+    fn tiny_options() -> DetectorOptions {
+        DetectorOptions {
+            min_blob_area_pixels: 1,
+            grid_cols: 2,
+            grid_rows: 2,
+            ..DetectorOptions::default()
+        }
+    }
+
+    /// A frame from a picture: `.` is background luma 100, `#` an object at luma 200.
+    fn frame(rows: &[&str]) -> Array2<u8> {
+        let (w, h) = (rows[0].len(), rows.len());
+        Array2::from_shape_fn((h, w), |(y, x)| {
+            if rows[y].as_bytes()[x] == b'#' {
+                200
+            } else {
+                100
+            }
+        })
+    }
+
+    /// A mask from a picture: `#` is 255, `.` 0.
+    fn mask(rows: &[&str]) -> Array2<u8> {
+        frame(rows).mapv(|v| if v == 200 { 255 } else { 0 })
+    }
+
+    const EMPTY: [&str; 6] = [
+        "........", "........", "........", "........", "........", "........",
+    ];
+
+    #[test]
+    fn a_new_object_is_found_cleaned_measured_and_gridded() {
+        let mut detector = Detector::new(8, 6, &tiny_options());
+        let first = detector.process(frame(&EMPTY).view()).unwrap().clone();
+        assert!(!first.motion);
+        assert_eq!(first.score, 0.0);
+
+        let object = [
+            "........", //
+            "..####..", "..####..", "..####..", "..####..", "........",
+        ];
+        // The 3x3 median takes the corners off the square (each sees only 4 foreground
+        // pixels of 9).
+        let expected = [
+            "........", //
+            "...##...", "..####..", "..####..", "...##...", "........",
+        ];
+        let analysis = detector.process(frame(&object).view()).unwrap().clone();
+        assert_eq!(detector.foreground(), mask(&expected));
+        assert!(analysis.motion);
+        assert_eq!(analysis.score, 12.0 / 48.0);
+        assert_eq!(
+            analysis.blobs,
+            [Blob {
+                area_pixels: 12,
+                x0: 2,
+                y0: 1,
+                x1: 6,
+                y1: 5
+            }]
+        );
+        // Each 4x3 cell holds 3 of the 12 pixels.
+        assert_eq!(
+            analysis.grid,
+            MotionGrid {
+                cols: 2,
+                rows: 2,
+                cells_percent: vec![25, 25, 25, 25]
+            }
+        );
+    }
+
+    #[test]
+    fn small_noise_is_background() {
+        let mut detector = Detector::new(8, 6, &tiny_options());
+        detector.process(frame(&EMPTY).view()).unwrap();
+        // Luma changes below the match radius (default 10) everywhere.
+        let noisy = Array2::from_shape_fn((6, 8), |(y, x)| 100 + ((x * 7 + y * 3) % 11) as u8 - 5);
+        let analysis = detector.process(noisy.view()).unwrap();
+        assert!(!analysis.motion);
+        assert!(detector.foreground().iter().all(|&p| p == 0));
+    }
+
+    #[test]
+    fn a_frame_of_the_wrong_size_is_refused_and_changes_nothing() {
+        let mut detector = Detector::new(8, 6, &tiny_options());
+        detector.process(frame(&EMPTY).view()).unwrap();
+        let err = detector
+            .process(Array2::<u8>::zeros((6, 9)).view())
+            .unwrap_err();
+        assert_eq!(
+            err,
+            MotionError::FrameSize {
+                expected_width: 8,
+                expected_height: 6,
+                width: 9,
+                height: 6
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "frame is 9x6 pixels but the detector was built for 8x6"
+        );
+        assert!(!detector.process(frame(&EMPTY).view()).unwrap().motion);
+    }
+
+    #[test]
+    fn strided_views_give_the_same_result_as_contiguous_frames() {
+        let object = [
+            "........", "..####..", "..####..", "..####..", "..####..", "........",
+        ];
+        let mut contiguous = Detector::new(8, 6, &tiny_options());
+        contiguous.process(frame(&EMPTY).view()).unwrap();
+        let expected = contiguous.process(frame(&object).view()).unwrap().clone();
+
+        // The same pixels inside a wider buffer: rows are not contiguous with each other.
+        let embed = |rows: &[&str]| {
+            let mut wide = Array2::<u8>::zeros((6, 11));
+            wide.slice_mut(s![.., 1..9]).assign(&frame(rows));
+            wide
+        };
+        let mut strided = Detector::new(8, 6, &tiny_options());
+        strided.process(embed(&EMPTY).slice(s![.., 1..9])).unwrap();
+        let (object_wide, _) = (embed(&object), ());
+        let got = strided.process(object_wide.slice(s![.., 1..9])).unwrap();
+        assert_eq!(*got, expected);
+        assert_eq!(strided.foreground(), contiguous.foreground());
+    }
+
+    #[test]
+    fn out_of_range_options_are_clamped_instead_of_panicking() {
+        let extreme = DetectorOptions {
+            samples_per_pixel: 0,
+            match_radius_luma: 0,
+            min_matches: 255,
+            update_subsampling: 0,
+            flicker_increment: 255,
+            flicker_decrement: 0,
+            flicker_max_extra_radius_luma: 255,
+            cleanup_min_votes: 0,
+            max_hole_area_pixels: u32::MAX,
+            min_blob_area_pixels: 0,
+            grid_cols: 0,
+            grid_rows: u16::MAX,
+            ..DetectorOptions::default()
+        };
+        for (w, h) in [(1, 1), (3, 2), (40, 33), (0, 0)] {
+            let mut detector = Detector::new(w, h, &extreme);
+            let (w, h) = (detector.width(), detector.height());
+            for t in 0..5u8 {
+                let luma = Array2::from_shape_fn((h, w), |(y, x)| {
+                    (x * 13 + y * 7) as u8 ^ t.wrapping_mul(91)
+                });
+                let analysis = detector.process(luma.view()).unwrap();
+                assert!((0.0..=1.0).contains(&analysis.score));
+                assert!(analysis.grid.cols >= 1 && usize::from(analysis.grid.rows) <= h);
+            }
+        }
+    }
+
+    /// A 64x48 scene with texture, noise and two moving objects, deterministic.
+    fn scene(t: usize) -> Array2<u8> {
+        Array2::from_shape_fn((48, 64), |(y, x)| {
+            let mut v = 60 + ((x * 5 + y * 3) % 40) as u32 + ((x * 31 + y * 17 + t * 7) % 5) as u32;
+            if (t..t + 10).contains(&x) && (10..20).contains(&y) {
+                v = 200;
+            }
+            if (30..38).contains(&x) && (40usize.saturating_sub(t / 2)..48 - t / 2).contains(&y) {
+                v = 30;
+            }
+            v as u8
+        })
+    }
+
+    #[test]
+    fn the_same_frames_give_byte_identical_masks_analyses_and_events() {
+        let run = || {
+            let mut detector = Detector::new(64, 48, &DetectorOptions::default());
+            let events = EventOptions {
+                min_duration_millis: 0,
+                cooldown_millis: 200,
+                ..EventOptions::default()
+            };
+            let mut tracker = EventTracker::new(CameraId::new("gate").unwrap(), &events);
+            let (mut masks, mut analyses, mut records) = (Vec::new(), Vec::new(), Vec::new());
+            for t in 0..60 {
+                let analysis = detector.process(scene(t).view()).unwrap();
+                records.extend(tracker.update(t as u64, t as u64 * 40_000_000, analysis, 64, 48));
+                analyses.push(analysis.clone());
+                masks.push(detector.foreground().to_owned());
+            }
+            records.extend(tracker.finish(60, 60 * 40_000_000));
+            (masks, analyses, records)
+        };
+        let (masks_a, analyses_a, records_a) = run();
+        let (masks_b, analyses_b, records_b) = run();
+        assert_eq!(masks_a, masks_b);
+        assert_eq!(analyses_a, analyses_b);
+        assert_eq!(records_a, records_b);
+        assert!(
+            analyses_a.iter().filter(|a| a.motion).count() > 30,
+            "the scene should move"
+        );
+        assert!(records_a.len() >= 2, "the scene should make events");
+    }
+
+    #[test]
+    fn a_different_seed_changes_the_random_update_but_not_the_object() {
+        let run = |seed| {
+            let mut detector = Detector::new(
+                64,
+                48,
+                &DetectorOptions {
+                    seed,
+                    ..DetectorOptions::default()
+                },
+            );
+            (0..40)
+                .map(|t| detector.process(scene(t).view()).unwrap().motion)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(1)[1..], run(2)[1..]);
+    }
+
+    #[test]
+    fn an_object_that_stops_is_absorbed_into_the_background_after_the_set_time() {
+        let parked_for = |absorb_after_frames| {
+            let options = DetectorOptions {
+                absorb_after_frames,
+                ..tiny_options()
+            };
+            let mut detector = Detector::new(32, 24, &options);
+            let empty = Array2::from_elem((24, 32), 100u8);
+            let mut parked = empty.clone();
+            parked.slice_mut(s![8..16, 8..16]).fill(200);
+            detector.process(empty.view()).unwrap();
+            (0..3000).position(|_| !detector.process(parked.view()).unwrap().motion)
+        };
+        // Foreground for 100 frames, then about 2 x update_subsampling (16) frames until
+        // two samples per pixel hold the object.
+        let frames = parked_for(100).expect("absorbed");
+        assert!(
+            (100..300).contains(&frames),
+            "absorbed after {frames} frames"
+        );
+        // Never absorbing keeps a perfectly still, sharp-edged object forever.
+        assert_eq!(parked_for(0), None);
+    }
+}
