@@ -7,6 +7,7 @@ use std::path::Path;
 use sw_tests::{gst_launch, run_ok, stillwatch};
 
 fn bench(clip: &Path, out: &Path) {
+    fs::create_dir(out).unwrap();
     run_ok(
         stillwatch()
             .arg("bench")

@@ -21,28 +21,28 @@ use sw_motion::{Detector, EventTracker};
 pub struct BenchArgs {
     /// A video file (anything GStreamer's decodebin opens) or an image-sequence folder
     /// (a CDnet sequence folder with `input/`, or a folder of numbered images).
-    input: PathBuf,
+    pub input: PathBuf,
     /// Configuration file (TOML); the built-in defaults when absent.
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     /// Ground truth: a CDnet sequence or `groundtruth/` folder. By default it is looked for
     /// beside the input.
     #[arg(long)]
-    ground_truth: Option<PathBuf>,
+    pub ground_truth: Option<PathBuf>,
     /// Write the machine-readable results here (JSON).
     #[arg(long)]
-    json: Option<PathBuf>,
+    pub json: Option<PathBuf>,
     /// Write the motion events here (JSON Lines).
     #[arg(long)]
-    events: Option<PathBuf>,
+    pub events: Option<PathBuf>,
     /// Write one binary mask per frame here, named `bin%06d.png` after the input's frame
     /// numbers, at ground-truth resolution when there is ground truth (what CDnet's own
     /// comparator expects), else at the analysis size.
     #[arg(long)]
-    masks_out: Option<PathBuf>,
+    pub masks_out: Option<PathBuf>,
     /// Camera id written into events.
     #[arg(long, default_value = "bench")]
-    camera: String,
+    pub camera: String,
 }
 
 /// Everything `--json` writes.
@@ -79,7 +79,7 @@ pub struct Timing {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let report = bench(args)?;
+    let report = bench(args, |_| {})?;
     print_report(&report);
     if let Some(path) = &args.json {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -89,7 +89,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
+/// Runs the pipeline over `args.input`, calling `on_event` with each event record as it is made.
+pub fn bench(
+    args: &BenchArgs,
+    mut on_event: impl FnMut(&MotionEvent),
+) -> anyhow::Result<BenchReport> {
     let config = crate::load_config(args.config.as_deref())?;
     let camera = CameraId::new(args.camera.clone()).context("--camera")?;
     let ground_truth = match &args.ground_truth {
@@ -134,6 +138,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
             width as usize,
             height as usize,
         );
+        event.iter().for_each(&mut on_event);
         events += record_event(events_out.as_mut(), event)?;
         timing.events_seconds += stopwatch.lap();
 
@@ -153,6 +158,7 @@ fn bench(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         progress.inc(1);
     }
     let event = tracker.finish(last.0, last.1);
+    event.iter().for_each(&mut on_event);
     events += record_event(events_out.as_mut(), event)?;
     if let Some(out) = events_out.as_mut() {
         out.flush()?;
@@ -263,14 +269,14 @@ fn progress_bar(frames_hint: Option<u64>) -> ProgressBar {
     bar
 }
 
-fn print_report(report: &BenchReport) {
+pub fn print_report(report: &BenchReport) {
     let timing = &report.timing;
     println!("input       {}", report.input.display());
     println!(
         "frames      {} (first number {}), analysed at {}x{}",
         report.frames, report.first_frame_number, report.analysis_width, report.analysis_height
     );
-    println!("events      {}", report.events);
+    println!("events      {} records (start, update, end)", report.events);
     println!(
         "speed       analysis {:.0} frames/s (one core), end to end {:.1} frames/s",
         timing.analysis_fps, timing.end_to_end_fps

@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod demo;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ enum Command {
         /// The TOML file to check.
         file: PathBuf,
     },
+    /// Show Stillwatch working with nothing but this machine: renders a synthetic camera scene
+    /// to a clip with GStreamer and runs the pipeline over it, printing events as they happen.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Bench(bench_args) => bench::run(&bench_args),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Demo(demo_args) => demo::run(&demo_args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,6 +37,8 @@ pub enum CamsimError {
         file: PathBuf,
         reason: String,
     },
+    #[error("writing the synthetic clip {file}: {reason}")]
+    Export { file: PathBuf, reason: String },
     #[error("starting the RTSP server on {address}: {reason}")]
     Server { address: String, reason: String },
     #[error("mount {path:?}: a file source is served as recorded, so its resolution cannot switch")]

@@ -27,6 +27,7 @@
 mod auth;
 mod clip;
 mod error;
+mod export;
 mod mount;
 mod options;
 mod route;
@@ -36,6 +37,7 @@ mod server;
 mod source;
 
 pub use error::CamsimError;
+pub use export::{ClipOptions, write_synthetic_clip};
 pub use options::{
     AuthOptions, CamsimOptions, Codec, Credentials, Fault, FaultOptions, LightingChange,
     MountOptions, Resolution, ScheduledFault, Secret, SourceOptions, SyntheticOptions,

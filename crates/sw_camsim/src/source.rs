@@ -207,13 +207,26 @@ impl Feed {
     }
 }
 
-fn timestamped(mut buffer: gst::Buffer, index: u64, fps: u32) -> gst::Buffer {
+pub(crate) fn timestamped(mut buffer: gst::Buffer, index: u64, fps: u32) -> gst::Buffer {
     let start = frame_time_nanos(index, fps);
     let end = frame_time_nanos(index + 1, fps);
     let buffer_mut = buffer.make_mut();
     buffer_mut.set_pts(gst::ClockTime::from_nseconds(start));
     buffer_mut.set_duration(gst::ClockTime::from_nseconds(end - start));
     buffer
+}
+
+/// Caps of the synthetic scene's raw frames: I420 at `resolution` and `fps`.
+pub(crate) fn synthetic_caps(fps: u32, resolution: Resolution) -> Result<gst::Caps, String> {
+    gst_video::VideoInfo::builder(
+        gst_video::VideoFormat::I420,
+        resolution.width,
+        resolution.height,
+    )
+    .fps(gst::Fraction::new(fps as i32, 1))
+    .build()
+    .and_then(|info| info.to_caps())
+    .map_err(|error| error.to_string())
 }
 
 /// Raw video caps the size capsfilter holds: I420, square pixels, and the size when one is set.
@@ -314,15 +327,8 @@ pub(crate) fn build_bin(mount: &Arc<MountState>) -> Result<gst::Bin, CamsimError
             options,
             resolution,
         } => {
-            let caps = gst_video::VideoInfo::builder(
-                gst_video::VideoFormat::I420,
-                resolution.width,
-                resolution.height,
-            )
-            .fps(gst::Fraction::new(options.fps as i32, 1))
-            .build()
-            .and_then(|info| info.to_caps())
-            .map_err(|error| pipeline_error(path, error.to_string()))?;
+            let caps = synthetic_caps(options.fps, *resolution)
+                .map_err(|reason| pipeline_error(path, reason))?;
             let chain = encoder_chain(path, mount.codec, mount.resolution(), options.fps)?;
             let feed = Feed::Synthetic {
                 scene: Scene::new(options, *resolution),

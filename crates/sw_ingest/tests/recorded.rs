@@ -14,6 +14,7 @@ use sw_ingest::{IngestError, RecordedOptions, RecordedSource};
 /// Runs a gst-launch style description to end of stream (encodes a fixture).
 fn run_pipeline(description: &str) {
     sw_ingest::init().unwrap();
+    eprintln!("T launch {:?}", std::time::SystemTime::now());
     let pipeline = gst::parse::launch(description).unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();
@@ -323,6 +324,7 @@ fn truncated_mp4_is_an_error_naming_the_file() {
                 path.display()
             ),
         );
+        eprintln!("T encoded {name} {:?}", std::time::SystemTime::now());
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
 
@@ -332,6 +334,7 @@ fn truncated_mp4_is_an_error_naming_the_file() {
                 .expect("a truncated file must fail"),
             Err(error) => error,
         };
+        eprintln!("T done {name} {:?} {error}", std::time::SystemTime::now());
         assert!(error.to_string().contains(name), "{error}");
     }
 }
