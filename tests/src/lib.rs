@@ -13,7 +13,9 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `../shared/data` beside the workspace, or `None` after printing why a test skips.
+/// `../shared/data` beside the workspace, or `None` after printing why a test skips (to the
+/// test's output, where `cargo test` shows it).
+#[allow(clippy::print_stdout)]
 pub fn shared_data(test: &str) -> Option<PathBuf> {
     let dir = workspace_root().join("../shared/data");
     if dir.is_dir() {

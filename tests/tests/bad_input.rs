@@ -1,6 +1,9 @@
 //! Bad input never panics: a missing file, a corrupt frame, a truncated video or a wrong config
 //! key gives a non-zero exit and an error naming the file, frame or key.
 
+// Test code: a panic with its message is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 
 use sw_tests::{gst_launch, run_fails, stillwatch};

@@ -1,6 +1,9 @@
 //! The README's main command: `stillwatch demo` renders synthetic footage and prints the motion
 //! events it finds; the events file holds a complete event.
 
+// Test code: a panic with its message is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 
 use serde_json::Value;

@@ -1,6 +1,9 @@
 //! The same footage and config give byte-identical events and masks, so an auditor can re-run a
 //! recording and check the service's output.
 
+// Test code: a panic with its message is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::path::Path;
 

@@ -2,6 +2,9 @@
 //! comparator does (checked against an independent computation written here), and detection
 //! quality stays above floors set from measurements (see docs/design/motion.md).
 
+// Test code: a panic with its message is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::path::Path;
 
