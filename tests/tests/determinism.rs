@@ -7,7 +7,8 @@
 use std::fs;
 use std::path::Path;
 
-use sw_tests::{gst_launch, run_ok, stillwatch};
+use sw_camsim::{ClipOptions, Codec, Resolution, SyntheticOptions};
+use sw_tests::{run_ok, stillwatch};
 
 fn bench(clip: &Path, out: &Path) {
     fs::create_dir(out).unwrap();
@@ -25,18 +26,21 @@ fn bench(clip: &Path, out: &Path) {
 #[test]
 fn two_runs_give_byte_identical_events_and_masks() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("ball.mp4");
-    gst_launch(&format!(
-        "videotestsrc num-buffers=90 pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 \
-         ! x264enc speed-preset=ultrafast ! mp4mux ! filesink location={}",
-        clip.display()
-    ));
+    let clip = dir.path().join("scene.mp4");
+    sw_camsim::write_synthetic_clip(&ClipOptions {
+        path: clip.clone(),
+        scene: SyntheticOptions::default(),
+        resolution: Resolution::new(320, 180),
+        codec: Codec::H264,
+        frames: 90,
+    })
+    .unwrap();
     let (first, second) = (dir.path().join("a"), dir.path().join("b"));
     bench(&clip, &first);
     bench(&clip, &second);
 
     let events = fs::read(first.join("events.jsonl")).unwrap();
-    assert!(!events.is_empty(), "the moving ball raised no event");
+    assert!(!events.is_empty(), "the moving scene raised no event");
     assert_eq!(events, fs::read(second.join("events.jsonl")).unwrap());
 
     let mut names: Vec<_> = fs::read_dir(first.join("masks"))

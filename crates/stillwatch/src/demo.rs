@@ -1,32 +1,42 @@
-//! `stillwatch demo`: Stillwatch working on nothing but this machine. Renders a synthetic scene
-//! (textured background, moving shapes, sensor noise) to an H.264 clip with GStreamer, then runs
-//! the bench pipeline over it and prints each motion event as it is made.
+//! `stillwatch demo`: the live service working on nothing but this machine. Starts the camera
+//! simulator with four cameras (Hikvision- and Dahua-style paths, digest auth, a quiet scene and
+//! one with a wrong password), runs the service against them and prints motion events and
+//! camera health as they happen.
 //!
-//! Owns: choosing the demo scene and printing events for a person. Does not own: the scene
-//! (sw_camsim) or the pipeline (`bench`).
+//! Owns: choosing the demo fleet and printing for a person. Does not own: the simulator
+//! (sw_camsim) or the service (sw_service).
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use sw_camsim::{ClipOptions, Codec, Resolution, SyntheticOptions};
-use sw_core::{EventPhase, MotionEvent};
-
-use crate::bench::{self, BenchArgs};
+use serde_json::Value;
+use sw_camsim::{
+    AuthOptions, CamsimOptions, Credentials, MountOptions, Secret, Simulator, SourceOptions,
+    SyntheticOptions,
+};
+use sw_service::{EventsOutput, Service, ServiceOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Length of the synthetic footage, in seconds.
-    #[arg(long, default_value_t = 30)]
+    /// How long to run, in seconds (Ctrl-C stops earlier).
+    #[arg(long, default_value_t = 20)]
     seconds: u64,
-    /// Keep the generated clip and the events here instead of a temporary folder.
+    /// Keep the generated config and the events file here instead of a temporary folder.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Configuration file (TOML); the built-in defaults when absent.
-    #[arg(long)]
-    config: Option<PathBuf>,
 }
 
-const FPS: u32 = 10;
+const USERNAME: &str = "stillwatch";
+const PASSWORD: &str = "demo-password";
+const HIKVISION_SUB: &str = "/Streaming/Channels/102";
+const DAHUA_SUB: &str = "/cam/realmonitor?channel=1&subtype=1";
+const QUIET: &str = "/Streaming/Channels/202";
+const LOCKED: &str = "/Streaming/Channels/302";
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let temporary = tempfile::tempdir().context("creating a temporary folder")?;
@@ -35,68 +45,190 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| temporary.path().to_path_buf());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let clip = dir.join("synthetic.mp4");
-    println!(
-        "rendering {} s of a synthetic camera scene (640x360, {FPS} fps, H.264) to {}",
-        args.seconds,
-        clip.display()
-    );
-    sw_camsim::write_synthetic_clip(&ClipOptions {
-        path: clip.clone(),
-        scene: SyntheticOptions {
-            seed: 7,
-            fps: FPS,
-            shapes: 2,
-            noise_amplitude_luma: 3,
-            lighting_change: None,
-        },
-        resolution: Resolution::new(640, 360),
-        codec: Codec::H264,
-        frames: args.seconds * u64::from(FPS),
-    })?;
 
-    println!("analysing it as camera \"demo\"; events as they happen:");
-    let bench_args = BenchArgs {
-        input: clip,
-        config: args.config.clone(),
-        ground_truth: None,
-        json: None,
-        events: Some(dir.join("events.jsonl")),
-        masks_out: None,
-        camera: "demo".to_string(),
-    };
-    let report = bench::bench(&bench_args, print_event)?;
-    println!();
-    bench::print_report(&report);
-    if args.out.is_some() {
-        println!("events written to {}", dir.join("events.jsonl").display());
+    let simulator =
+        Simulator::start(&simulated_fleet()).context("starting the camera simulator")?;
+    println!(
+        "camera simulator serving 4 cameras on rtsp://127.0.0.1:{}",
+        simulator.port()
+    );
+    let config = write_config(&dir, simulator.port())?;
+    let events = dir.join("events.jsonl");
+    let service = Service::start(ServiceOptions {
+        config_path: config.clone(),
+        events: Some(EventsOutput::File(events.clone())),
+    })
+    .context("starting the service")?;
+    println!(
+        "service running from {}; events as they happen:",
+        config.display()
+    );
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))
+            .context("installing the Ctrl-C handler")?;
     }
+    let mut tail = Tail::open(&events)?;
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let mut next_status = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && !interrupted.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+        tail.print_new()?;
+        if Instant::now() >= next_status {
+            print_status(&service);
+            next_status += Duration::from_secs(5);
+        }
+    }
+    service.shutdown().context("stopping the service")?;
+    tail.print_new()?;
+    drop(simulator);
+    println!(
+        "stopped; every event above has its end. Events file: {}",
+        events.display()
+    );
     Ok(())
 }
 
-fn print_event(event: &MotionEvent) {
-    let seconds = |millis: u64| millis as f64 / 1000.0;
-    let phase = match event.phase {
-        EventPhase::Start => "start ",
-        EventPhase::Update => "update",
-        EventPhase::End => "end   ",
+/// Four cameras: two moving scenes (one behind MD5 digest auth), a quiet scene that must raise
+/// nothing, and one whose password the service gets wrong.
+fn simulated_fleet() -> CamsimOptions {
+    let credentials = |password: &str| Credentials {
+        username: USERNAME.to_string(),
+        password: Secret::new(password.to_string()),
     };
-    let place = event
-        .boxes
-        .first()
-        .map(|b| {
+    let mut gate = MountOptions::synthetic(HIKVISION_SUB, 1);
+    gate.auth = AuthOptions::DigestMd5(credentials(PASSWORD));
+    let yard = MountOptions::synthetic(DAHUA_SUB, 2);
+    let mut quiet = MountOptions::synthetic(QUIET, 3);
+    quiet.source = SourceOptions::Synthetic(SyntheticOptions {
+        seed: 3,
+        shapes: 0,
+        ..SyntheticOptions::default()
+    });
+    let mut locked = MountOptions::synthetic(LOCKED, 4);
+    locked.auth = AuthOptions::Basic(credentials("a-different-password"));
+    CamsimOptions {
+        mounts: vec![gate, yard, quiet, locked],
+        ..CamsimOptions::default()
+    }
+}
+
+/// Writes the service's config (and the password file it names) into `dir`.
+fn write_config(dir: &Path, port: u16) -> anyhow::Result<PathBuf> {
+    let password_file = dir.join("camera.password");
+    std::fs::write(&password_file, PASSWORD)
+        .with_context(|| format!("writing {}", password_file.display()))?;
+    let config = format!(
+        r#"# Written by `stillwatch demo`: the simulated cameras on port {port}.
+[service]
+analysis_fps = 5
+stall_timeout_millis = 3000
+auth_retry_millis = 10000
+
+[[cameras]]
+id = "front-gate"
+vendor = "hikvision"
+host = "127.0.0.1"
+port = {port}
+channel = 1
+stream = "sub"
+username = "{USERNAME}"
+password_file = "camera.password"
+
+[[cameras]]
+id = "yard"
+vendor = "dahua"
+host = "127.0.0.1"
+port = {port}
+channel = 1
+stream = "sub"
+
+[[cameras]]
+id = "car-park"
+url = "rtsp://127.0.0.1:{port}{QUIET}"
+
+[[cameras]]
+id = "lobby"
+url = "rtsp://127.0.0.1:{port}{LOCKED}"
+username = "{USERNAME}"
+password_file = "camera.password"
+"#
+    );
+    let path = dir.join("demo.toml");
+    std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn print_status(service: &Service) {
+    let cameras: Vec<String> = service
+        .status()
+        .iter()
+        .map(|status| {
+            let state = serde_json::to_value(status.state).unwrap_or(Value::Null);
             format!(
-                ", largest box x {:.2}..{:.2} y {:.2}..{:.2}",
-                b.x0, b.x1, b.y0, b.y1
+                "{} {} ({} frames)",
+                status.camera,
+                state.as_str().unwrap_or("?"),
+                status.frames_received
             )
         })
-        .unwrap_or_default();
-    println!(
-        "  {:>7.1} s  event {} {phase}  score {:.3} (peak {:.3}), {} region(s){place}",
-        seconds(event.time_millis),
-        event.event_id,
-        event.score,
-        event.peak_score,
-        event.boxes.len(),
-    );
+        .collect();
+    println!("  status: {}", cameras.join(", "));
+}
+
+/// Follows the events file the service appends to.
+struct Tail {
+    path: PathBuf,
+    reader: BufReader<File>,
+    partial: String,
+}
+
+impl Tail {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            reader: BufReader::new(file),
+            partial: String::new(),
+        })
+    }
+
+    fn print_new(&mut self) -> anyhow::Result<()> {
+        loop {
+            let read = self
+                .reader
+                .read_line(&mut self.partial)
+                .with_context(|| format!("reading {}", self.path.display()))?;
+            if read == 0 || !self.partial.ends_with('\n') {
+                return Ok(());
+            }
+            if let Ok(record) = serde_json::from_str::<Value>(&self.partial) {
+                println!("  {}", describe(&record));
+            }
+            self.partial.clear();
+        }
+    }
+}
+
+/// One line for a person from an event or health record.
+fn describe(record: &Value) -> String {
+    let text = |key: &str| record[key].as_str().unwrap_or("").to_string();
+    let camera = text("camera");
+    if record["schema"] == sw_core::EVENT_SCHEMA {
+        let boxes = record["boxes"].as_array().map_or(0, Vec::len);
+        format!(
+            "{camera:<10} motion event {} {:<6} at {:>5.1} s  score {:.3}  {boxes} region(s)",
+            record["event_id"],
+            text("phase"),
+            record["time_millis"].as_f64().unwrap_or(0.0) / 1000.0,
+            record["score"].as_f64().unwrap_or(0.0),
+        )
+    } else {
+        let reason = record["reason"]
+            .as_str()
+            .map(|reason| format!(": {reason}"))
+            .unwrap_or_default();
+        format!("{camera:<10} health {}{reason}", text("kind"))
+    }
 }

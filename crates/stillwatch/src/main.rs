@@ -8,7 +8,9 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod camsim;
 mod demo;
+mod run;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,15 +52,28 @@ enum Command {
     /// Show Stillwatch working with nothing but this machine: renders a synthetic camera scene
     /// to a clip with GStreamer and runs the pipeline over it, printing events as they happen.
     Demo(demo::DemoArgs),
+    /// Serve simulated cameras over RTSP (synthetic scenes, a file or an image sequence) until
+    /// Ctrl-C, for trying Stillwatch or any RTSP client without cameras.
+    Camsim(camsim::CamsimArgs),
+    /// Watch the configured cameras live: motion and health events as JSON Lines until SIGINT
+    /// or SIGTERM; SIGHUP reloads the configuration.
+    Run(run::RunArgs),
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(args.log_format);
+    // The demo speaks to a person: only warnings, unless RUST_LOG says otherwise.
+    let default_level = match args.command {
+        Command::Demo(_) => "warn",
+        _ => "info",
+    };
+    init_logging(args.log_format, default_level);
     let result = match args.command {
         Command::Bench(bench_args) => bench::run(&bench_args),
         Command::CheckConfig { file } => check_config(&file),
         Command::Demo(demo_args) => demo::run(&demo_args),
+        Command::Camsim(camsim_args) => camsim::run(&camsim_args),
+        Command::Run(run_args) => run::run(&run_args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,8 +84,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

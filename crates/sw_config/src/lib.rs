@@ -2,13 +2,17 @@
 //! types that cannot be wrong.
 //!
 //! Owns: the file format, defaults, validation and the error messages that name the file, line
-//! and key. Does not own: what the values mean (the option structs of `sw_motion` and the other
-//! stages document that) or reading any input other than the config file.
+//! and key; per-camera overrides merged over the top-level sections; where camera passwords
+//! come from ([`PasswordSource`]). Does not own: what the values mean (the option structs of
+//! `sw_motion` and the other stages document that), reading any input other than the config
+//! file and, when asked, a camera's password ([`PasswordSource::read`]).
 //!
 //! Every key is documented, with its default and range, in `configs/README.md`.
 
+mod camera;
 mod detector;
 mod raw;
+mod service;
 mod validate;
 
 use std::fmt;
@@ -17,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 use sw_motion::{DetectorOptions, EventOptions};
 
+pub use camera::{CameraConfig, CameraCredentials, PasswordSource, Transport};
+pub use service::ServiceConfig;
 pub use validate::ConfigError;
 
 /// A validated configuration.
@@ -25,6 +31,10 @@ pub struct Config {
     pub analysis: AnalysisOptions,
     pub detector: DetectorOptions,
     pub events: EventOptions,
+    /// `[service]`: settings of `stillwatch run`.
+    pub service: ServiceConfig,
+    /// `[[cameras]]`, in file order, each with its overrides merged in.
+    pub cameras: Vec<CameraConfig>,
 }
 
 /// How GStreamer reduces the video before Rust sees it.
@@ -40,10 +50,7 @@ pub struct AnalysisOptions {
 
 impl Default for Config {
     fn default() -> Self {
-        let context = validate::Context {
-            source: &Source::BuiltIn,
-            text: "",
-        };
+        let context = validate::Context::new(&Source::BuiltIn, "");
         validate::config(raw::Config::default(), &context).expect("the built-in defaults are valid")
     }
 }
@@ -78,13 +85,7 @@ impl Config {
     pub fn parse(text: &str, source: Source) -> Result<Self, ConfigError> {
         let raw: raw::Config =
             toml::from_str(text).map_err(|error| ConfigError::parse(&source, text, &error))?;
-        validate::config(
-            raw,
-            &validate::Context {
-                source: &source,
-                text,
-            },
-        )
+        validate::config(raw, &validate::Context::new(&source, text))
     }
 }
 

@@ -4,6 +4,7 @@
 //! Owns: the file's shape. Does not own: defaults or ranges (see `validate`).
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use toml::Spanned;
 
 /// A value as written, with its byte span in the file.
@@ -18,6 +19,10 @@ pub(crate) struct Config {
     pub detector: Detector,
     #[serde(default)]
     pub events: Events,
+    #[serde(default)]
+    pub service: Service,
+    #[serde(default)]
+    pub cameras: Vec<Spanned<Camera>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -28,8 +33,73 @@ pub(crate) struct Analysis {
     pub sequence_fps: Value<u32>,
 }
 
-/// `[detector]`: keys named as `sw_motion::DetectorOptions`' fields.
+/// `[service]`: settings of `stillwatch run` shared by every camera.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Service {
+    pub analysis_fps: Value<u32>,
+    pub events_path: Value<String>,
+    pub queue_frames: Value<usize>,
+    pub connect_timeout_millis: Value<u64>,
+    pub stall_timeout_millis: Value<u64>,
+    pub backoff_initial_millis: Value<u64>,
+    pub backoff_max_millis: Value<u64>,
+    pub auth_retry_millis: Value<u64>,
+}
+
+/// One `[[cameras]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Camera {
+    pub id: Value<String>,
+    pub url: Value<String>,
+    pub vendor: Value<Vendor>,
+    pub host: Value<String>,
+    pub port: Value<u32>,
+    pub channel: Value<u32>,
+    pub stream: Value<Stream>,
+    pub username: Value<String>,
+    /// Refused: passwords never live in the config body. Parsed without keeping the value, so
+    /// that it can be refused with a helpful message and is never held or printed.
+    pub password: Value<IgnoredAny>,
+    pub password_env: Value<String>,
+    pub password_file: Value<String>,
+    pub transport: Value<Transport>,
+    pub enabled: Option<bool>,
+    pub analysis_fps: Value<u32>,
+    pub width: Value<u32>,
+    pub height: Value<u32>,
+    #[serde(default)]
+    pub detector: Detector,
+    #[serde(default)]
+    pub events: Events,
+}
+
+/// Camera makers whose RTSP paths the config can build from a host and a channel.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Vendor {
+    Hikvision,
+    Dahua,
+}
+
+/// A camera's main (full resolution) or sub (reduced) stream.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Stream {
+    Main,
+    Sub,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// `[detector]`: keys named as `sw_motion::DetectorOptions`' fields.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Detector {
     pub samples_per_pixel: Value<usize>,
@@ -50,7 +120,7 @@ pub(crate) struct Detector {
 }
 
 /// `[events]`: keys named as `sw_motion::EventOptions`' fields.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Events {
     pub start_score_fraction: Value<f64>,
@@ -60,3 +130,44 @@ pub(crate) struct Events {
     pub update_interval_millis: Value<u64>,
     pub max_boxes: Value<usize>,
 }
+
+/// Keeps `self`'s values and takes each missing one from `base`: how a camera's
+/// `[cameras.detector]` / `[cameras.events]` table is merged over the top-level one.
+macro_rules! merge_over {
+    ($type:ident { $($field:ident),* $(,)? }) => {
+        impl $type {
+            pub(crate) fn over(&self, base: &Self) -> Self {
+                Self {
+                    $($field: self.$field.clone().or_else(|| base.$field.clone()),)*
+                }
+            }
+        }
+    };
+}
+
+merge_over!(Detector {
+    samples_per_pixel,
+    match_radius_luma,
+    min_matches,
+    update_subsampling,
+    propagation_enabled,
+    seed,
+    flicker_increment,
+    flicker_decrement,
+    flicker_max_extra_radius_luma,
+    absorb_after_frames,
+    cleanup_min_votes,
+    max_hole_area_pixels,
+    min_blob_area_pixels,
+    grid_cols,
+    grid_rows,
+});
+
+merge_over!(Events {
+    start_score_fraction,
+    end_score_fraction,
+    min_duration_millis,
+    cooldown_millis,
+    update_interval_millis,
+    max_boxes,
+});

@@ -7,12 +7,13 @@
 use std::fmt::Display;
 use std::num::NonZeroU32;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
 use crate::raw::{self, Value};
 use crate::{AnalysisOptions, Config, Source};
+use sw_core::CameraId;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,15 @@ pub enum ConfigError {
         line: usize,
         key: String,
         message: String,
+    },
+    /// A camera's password could not be read at service start (the config itself was valid).
+    /// Names where the password was to come from, never the password.
+    #[error("camera {camera}: cannot read its password ({key} = {name:?}): {reason}")]
+    Secret {
+        camera: CameraId,
+        key: &'static str,
+        name: String,
+        reason: String,
     },
 }
 
@@ -63,16 +73,51 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 pub(crate) struct Context<'a> {
     pub source: &'a Source,
     pub text: &'a str,
+    /// Written before every key in messages: `cameras[2].` inside a camera entry, else empty.
+    pub key_prefix: &'a str,
 }
 
-impl Context<'_> {
-    fn invalid(&self, key: &str, span: Range<usize>, message: impl Display) -> ConfigError {
+impl<'a> Context<'a> {
+    /// The whole file: keys named from the top.
+    pub fn new(source: &'a Source, text: &'a str) -> Self {
+        Self {
+            source,
+            text,
+            key_prefix: "",
+        }
+    }
+
+    /// The same file, naming keys under `key_prefix` (e.g. `cameras[2].`).
+    pub fn scoped(&self, key_prefix: &'a str) -> Self {
+        Self {
+            source: self.source,
+            text: self.text,
+            key_prefix,
+        }
+    }
+
+    /// The folder relative paths in the file are taken from: the config file's own folder
+    /// (the working directory for built-in text).
+    pub fn base_dir(&self) -> &'a Path {
+        match self.source {
+            Source::File(path) => path.parent().unwrap_or(Path::new("")),
+            Source::BuiltIn => Path::new(""),
+        }
+    }
+
+    /// A `ConfigError::Invalid` for `key` at the line where `span` starts.
+    pub fn invalid(&self, key: &str, span: Range<usize>, message: impl Display) -> ConfigError {
         ConfigError::Invalid {
             file: self.source.to_string(),
             line: line_column(self.text, span.start).0,
-            key: key.to_string(),
+            key: format!("{}{key}", self.key_prefix),
             message: message.to_string(),
         }
+    }
+
+    /// The 1-based line where `span` starts.
+    pub fn line(&self, span: Range<usize>) -> usize {
+        line_column(self.text, span.start).0
     }
 
     /// A number checked to lie in `min..=max`, or `default` when the key is absent.
@@ -128,15 +173,20 @@ impl Context<'_> {
     }
 }
 
-fn non_zero(value: u32) -> NonZeroU32 {
+pub(crate) fn non_zero(value: u32) -> NonZeroU32 {
     NonZeroU32::new(value).unwrap_or(NonZeroU32::MIN)
 }
 
 pub(crate) fn config(raw: raw::Config, context: &Context<'_>) -> Result<Config, ConfigError> {
+    let analysis = analysis(&raw.analysis, context)?;
+    let service = crate::service::service(&raw.service, context)?;
+    let cameras = crate::camera::cameras(&raw, &analysis, &service, context)?;
     Ok(Config {
-        analysis: analysis(&raw.analysis, context)?,
         detector: crate::detector::detector(&raw.detector, context)?,
         events: crate::detector::events(&raw.events, context)?,
+        analysis,
+        service,
+        cameras,
     })
 }
 

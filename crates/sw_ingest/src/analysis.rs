@@ -2,11 +2,11 @@
 //! applies, and the copy of a GStreamer sample into a [`Frame`](sw_core::Frame)'s luma.
 //!
 //! ```text
-//!  decoded video --> videoscale ------> videoconvert --> capsfilter ---------------------> appsink
-//!  (any size,        to W x H, or to    to GRAY8, on     video/x-raw,format=GRAY8,         sync=false
-//!   any format)      W x (aspect-kept)  the small frame  width=W[,height=H]                max-buffers=N
-//!                                                        (pixel-aspect-ratio=1/1 when      drop=<policy>
-//!                                                         only W is given)
+//!  decoded   --> [queue] --> videoscale ------> videoconvert --> capsfilter -----------------> appsink
+//!  video         optional:   to W x H, or to    to GRAY8, on     video/x-raw,format=GRAY8,     sync=false
+//!  (any size,    3 frames,   W x (aspect-kept)  the small frame  width=W[,height=H]            max-buffers=N
+//!   format)      blocking                                        (pixel-aspect-ratio=1/1       drop=<policy>
+//!                                                                 when only W is given)
 //! ```
 //!
 //! Luma keeps the source's range: a YUV source's Y plane is copied as it is (H.264/H.265 from
@@ -15,9 +15,10 @@
 //! `colorimetry` in these caps leaks upstream into image decoders' caps and mislabels them.
 //!
 //! Scaling comes before conversion: converting the full-size frame first halves the frame
-//! rate (PLATFORM.md). A source builds its own head (file, image sequence, later RTSP), links the
+//! rate (PLATFORM.md). A source builds its own head (file, image sequence, RTSP), links the
 //! decoder's video pad to [`AnalysisTail::sink_pad`], and pulls samples from
-//! [`AnalysisTail::appsink`].
+//! [`AnalysisTail::appsink`]. With `decoupled`, a small blocking queue comes first, so scaling
+//! runs in its own thread beside a costly (video) decoder.
 //!
 //! Owns: the tail's elements and caps, decoder error policy, sample -> luma copying.
 //! Does not own: pipeline heads, the bus, frame numbering or timestamps (the sources do those).
@@ -69,6 +70,9 @@ impl AnalysisSize {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AnalysisTailOptions {
     pub(crate) size: AnalysisSize,
+    /// Start with a small blocking queue, so scaling runs in its own thread while the decoder
+    /// works on the next frame (worth it after video decoders, not after image decoders).
+    pub(crate) decoupled: bool,
     /// Samples the appsink holds before `drop_when_full` applies.
     pub(crate) max_buffers: u32,
     /// False: a full appsink blocks the streaming thread (recorded footage, nothing lost).
@@ -84,17 +88,13 @@ pub(crate) struct AnalysisTail {
 }
 
 impl AnalysisTail {
-    /// Adds videoscale -> videoconvert -> capsfilter -> appsink to `bin` and links them.
+    /// Adds [queue ->] videoscale -> videoconvert -> capsfilter -> appsink to `bin` and links
+    /// them.
     pub(crate) fn build(bin: &gst::Bin, options: &AnalysisTailOptions) -> Result<Self, BuildError> {
+        let queue = options.decoupled.then(decoupling_queue).transpose()?;
         let scale = make_element("videoscale")?;
         // Only matters when both width and height are fixed: fill the frame, never letterbox.
         scale.set_property("add-borders", false);
-        if let Ok(method) = std::env::var("SW_EXPERIMENT_SCALE_METHOD") {
-            scale.set_property_from_str("method", &method);
-        }
-        if let Ok(n) = std::env::var("SW_EXPERIMENT_SCALE_THREADS") {
-            scale.set_property_from_str("n-threads", &n);
-        }
         let convert = make_element("videoconvert")?;
         let capsfilter = make_element("capsfilter")?;
         capsfilter.set_property("caps", options.size.caps());
@@ -104,14 +104,17 @@ impl AnalysisTail {
             .drop(options.drop_when_full)
             .enable_last_sample(false)
             .build();
-        let elements = [&scale, &convert, &capsfilter, appsink.upcast_ref()];
-        bin.add_many(elements)
+        let elements: Vec<&gst::Element> = queue
+            .iter()
+            .chain([&scale, &convert, &capsfilter, appsink.upcast_ref()])
+            .collect();
+        bin.add_many(&elements)
             .map_err(|e| BuildError::Failed(format!("adding the analysis tail: {e}")))?;
-        gst::Element::link_many(elements)
+        gst::Element::link_many(&elements)
             .map_err(|e| BuildError::Failed(format!("linking the analysis tail: {e}")))?;
-        let sink_pad = scale
+        let sink_pad = elements[0]
             .static_pad("sink")
-            .ok_or_else(|| BuildError::Failed("videoscale has no sink pad".to_owned()))?;
+            .ok_or_else(|| BuildError::Failed("the analysis tail has no sink pad".to_owned()))?;
         Ok(Self { sink_pad, appsink })
     }
 
@@ -129,6 +132,18 @@ impl AnalysisTail {
         let fps = info.fps();
         (fps.numer() > 0 && fps.denom() > 0).then_some(fps)
     }
+}
+
+/// The queue of a decoupled tail: scaling runs in the queue's thread while the decoder works on
+/// the next frame. Bounded by frames only (3 full-size frames); when full it blocks the decoder,
+/// dropping nothing. Measured on 2 cores, 1080p H.264 to 320 wide GRAY8: 0.80x of decode-only
+/// speed without it, 0.85x with it.
+fn decoupling_queue() -> Result<gst::Element, BuildError> {
+    let queue = make_element("queue")?;
+    queue.set_property("max-size-buffers", 3u32);
+    queue.set_property("max-size-bytes", 0u32);
+    queue.set_property("max-size-time", 0u64);
+    Ok(queue)
 }
 
 /// How a decoder treats damaged input.

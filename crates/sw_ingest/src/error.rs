@@ -100,7 +100,10 @@ pub enum IngestError {
         declared_millis: u64,
     },
 
-    #[error("{path}: the pipeline did not preroll within {waited_secs} s")]
+    #[error(
+        "{path}: no video frame within {waited_secs} s of opening it; the file is probably \
+         truncated or damaged (GStreamer's decodebin can lose its demuxer's error)"
+    )]
     PrerollTimeout { path: PathBuf, waited_secs: u64 },
 
     #[error("{path}: GStreamer refused to change the pipeline to {state:?}")]
@@ -114,6 +117,19 @@ pub enum IngestError {
         path: PathBuf,
         seq: u64,
         reason: String,
+    },
+
+    #[error("camera {camera}: {reason}")]
+    InvalidLiveOptions {
+        camera: sw_core::CameraId,
+        reason: String,
+    },
+
+    #[error("camera {camera}: cannot start its ingest thread: {source}")]
+    ThreadSpawn {
+        camera: sw_core::CameraId,
+        #[source]
+        source: std::io::Error,
     },
 }
 

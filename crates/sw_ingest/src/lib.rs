@@ -13,12 +13,22 @@
 //! and channels (sw_service).
 
 mod analysis;
+mod auth_probe;
+mod backoff;
 mod error;
+mod frame_queue;
+mod live;
 mod recorded;
+mod rtsp_pipeline;
 mod sequence;
+mod supervisor;
+mod timeline;
 
 pub use error::{BusFailure, IngestError};
+pub use frame_queue::FrameQueue;
+pub use live::{Credentials, LiveOptions, RtspTransport, Secret, redact_url};
 pub use recorded::{RecordedOptions, RecordedSource};
+pub use supervisor::{CameraState, CameraStatus, HealthEvent, HealthKind, LiveCamera, LiveSinks};
 
 /// Initialises GStreamer once per process; later calls return at once. The first call on a
 /// fresh machine builds the plugin registry (about 2 s).

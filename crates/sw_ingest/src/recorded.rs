@@ -3,13 +3,13 @@
 //!
 //! ```text
 //!  video file:
-//!   filesrc --> decodebin ----(video pad)----> [ analysis tail: videoscale --> videoconvert
-//!               (demux, parse, decode;                          --> capsfilter GRAY8 WxH
-//!                audio/text pads left unlinked)                 --> appsink sync=false,
-//!                                                                   max-buffers=4, no drop ]
+//!   filesrc --> decodebin ----(video pad)----> [ analysis tail, decoupled: queue (3 frames)
+//!               (demux, parse, decode;             --> videoscale --> videoconvert
+//!                audio/text pads left unlinked)    --> capsfilter GRAY8 WxH
+//!                                                  --> appsink sync=false, max-buffers=4, no drop ]
 //!  image sequence:
-//!   multifilesrc --(probe: framing check,   --> jpegdec | pngdec | avdec_bmp --> [ same tail ]
-//!   location=DIR/in%06d.jpg   pts = k / fps)
+//!   multifilesrc --(probe: framing check,  --> jpegdec | pngdec | avdec_bmp --> [ same tail,
+//!   location=DIR/in%06d.jpg  pts = k / fps)                                       no queue ]
 //!   start-index..stop-index
 //! ```
 //!
@@ -45,7 +45,10 @@ const APPSINK_MAX_BUFFERS: u32 = 4;
 /// How long one appsink wait lasts before the bus is checked for errors.
 const PULL_POLL: gst::ClockTime = gst::ClockTime::from_mseconds(100);
 /// A file or sequence that does not preroll within this is reported rather than waited on.
-const PREROLL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Local files preroll in well under a second. The wait matters for damaged files: decodebin
+/// (1.22) drops errors its demuxer posts while being plugged, e.g. qtdemux's "no playable
+/// streams" for an MP4 cut before its index, and then nothing happens at all.
+const PREROLL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Structure name of the message decodebin's `no-more-pads` handler posts when it found no
 /// video stream.
 const NO_VIDEO_MESSAGE: &str = "sw-ingest-no-video";
@@ -167,6 +170,9 @@ impl RecordedSource {
                 width: options.width,
                 height: options.height,
             },
+            // Video decoding and scaling overlap in two threads. Image decoders are cheap, and
+            // without a queue a decoding error surfaces before any later file is read.
+            decoupled: !metadata.is_dir(),
             max_buffers: APPSINK_MAX_BUFFERS,
             drop_when_full: false,
         };
@@ -241,13 +247,9 @@ impl RecordedSource {
 
     fn pull_frame(&mut self) -> Result<Option<Frame>, IngestError> {
         loop {
-            // After a failure, only drain what is already queued.
-            let wait = if self.failure.is_some() {
-                gst::ClockTime::ZERO
-            } else {
-                PULL_POLL
-            };
-            if let Some(sample) = self.tail.appsink.try_pull_sample(wait) {
+            // After a failure, frames decoded before it are still delivered while they keep
+            // arriving.
+            if let Some(sample) = self.tail.appsink.try_pull_sample(PULL_POLL) {
                 return self.frame_from_sample(&sample).map(Some);
             }
             if let Some(failure) = self.failure.take() {
@@ -753,6 +755,13 @@ fn build_sequence_head(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_can_move_to_its_own_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<RecordedSource>();
+        assert_send::<IngestError>();
+    }
 
     #[test]
     fn sequence_pts_round_trips_to_the_index() {

@@ -1,0 +1,293 @@
+//! What a live camera is, as the ingest layer sees it: its RTSP URL, credentials, transport,
+//! analysis size and rate, and the supervisor's timeouts.
+//!
+//! Owns: [`LiveOptions`] and its checks, [`Credentials`] and the [`Secret`] type that keeps a
+//! password out of every `Debug`/`Display`, [`RtspTransport`], and [`redact_url`] for printing a
+//! URL that someone wrongly gave with credentials in it.
+//! Does not own: reading secrets from the environment or a file (sw_config), the pipeline
+//! (`rtsp_pipeline`) or the reconnect loop (`supervisor`).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use sw_core::CameraId;
+
+use crate::IngestError;
+
+/// A password. `Debug` and `Display` print `***`; only [`Secret::expose`] reveals it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The password itself: hand it to the RTSP client, never to a log, error or status.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A camera account, given to the RTSP client as properties (never spliced into the URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Secret,
+}
+
+impl Credentials {
+    pub fn new(username: impl Into<String>, password: Secret) -> Self {
+        Self {
+            username: username.into(),
+            password,
+        }
+    }
+}
+
+/// How RTP travels from the camera.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RtspTransport {
+    /// Interleaved in the RTSP TCP connection: one port, survives NAT and firewalls.
+    #[default]
+    Tcp,
+    /// Plain UDP, for cameras or networks that only offer that.
+    Udp,
+}
+
+/// One live camera and how the supervisor treats it. Build with [`LiveOptions::new`] and
+/// override fields as needed.
+#[derive(Clone)]
+pub struct LiveOptions {
+    pub camera: CameraId,
+    /// `rtsp://host[:port]/path[?query]` (or `rtsps://`), never with credentials in it.
+    pub url: String,
+    pub credentials: Option<Credentials>,
+    pub transport: RtspTransport,
+    /// Analysis width in pixels.
+    pub width: NonZeroU32,
+    /// Analysis height in pixels; `None` keeps the camera's display aspect ratio (a camera that
+    /// changes aspect then changes the frame height too).
+    pub height: Option<NonZeroU32>,
+    /// Analysis rate: faster streams are thinned to this (never padded with duplicates).
+    pub fps: NonZeroU32,
+    /// No first frame this long after starting to connect: give up and retry.
+    pub connect_timeout: Duration,
+    /// No frame this long while streaming: the stream is stalled; reconnect.
+    pub stall_timeout: Duration,
+    /// First wait before reconnecting; doubles on each failure in a row.
+    pub backoff_initial: Duration,
+    /// Longest wait between reconnect attempts.
+    pub backoff_max: Duration,
+    /// Wait before trying again after the camera refused the credentials.
+    pub auth_retry: Duration,
+}
+
+impl LiveOptions {
+    /// TCP, no credentials, aspect-kept height, and the supervisor's defaults: connect timeout
+    /// 10 s, stall timeout 5 s, back-off 0.5 s doubling up to 30 s, 60 s after an auth failure.
+    pub fn new(
+        camera: CameraId,
+        url: impl Into<String>,
+        width: NonZeroU32,
+        fps: NonZeroU32,
+    ) -> Self {
+        Self {
+            camera,
+            url: url.into(),
+            credentials: None,
+            transport: RtspTransport::Tcp,
+            width,
+            height: None,
+            fps,
+            connect_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(5),
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            auth_retry: Duration::from_secs(60),
+        }
+    }
+
+    /// The URL as it may be printed.
+    pub fn redacted_url(&self) -> Cow<'_, str> {
+        redact_url(&self.url)
+    }
+
+    /// Checks what GStreamer would only fail on later, or what would make the supervisor spin.
+    pub(crate) fn validate(&self) -> Result<(), IngestError> {
+        let invalid = |reason: String| IngestError::InvalidLiveOptions {
+            camera: self.camera.clone(),
+            reason,
+        };
+        let Some(rest) = strip_rtsp_scheme(&self.url) else {
+            return Err(invalid(format!(
+                "URL {} is not rtsp:// or rtsps://",
+                self.redacted_url()
+            )));
+        };
+        let authority = authority_of(rest);
+        if authority.contains('@') {
+            return Err(invalid(format!(
+                "URL {} carries credentials; give them as the camera's user name and password \
+                 instead, so they are never printed",
+                self.redacted_url()
+            )));
+        }
+        if authority.is_empty() {
+            return Err(invalid(format!("URL {} has no host", self.redacted_url())));
+        }
+        let durations = [
+            ("connect timeout", self.connect_timeout),
+            ("stall timeout", self.stall_timeout),
+            ("initial back-off", self.backoff_initial),
+            ("maximum back-off", self.backoff_max),
+            ("auth retry", self.auth_retry),
+        ];
+        if let Some((name, _)) = durations.iter().find(|(_, value)| value.is_zero()) {
+            return Err(invalid(format!("the {name} must be longer than zero")));
+        }
+        if self.backoff_max < self.backoff_initial {
+            return Err(invalid(format!(
+                "the maximum back-off ({:?}) is shorter than the initial one ({:?})",
+                self.backoff_max, self.backoff_initial
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for LiveOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveOptions")
+            .field("camera", &self.camera)
+            .field("url", &self.redacted_url())
+            .field("credentials", &self.credentials)
+            .field("transport", &self.transport)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("fps", &self.fps)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("stall_timeout", &self.stall_timeout)
+            .field("backoff_initial", &self.backoff_initial)
+            .field("backoff_max", &self.backoff_max)
+            .field("auth_retry", &self.auth_retry)
+            .finish()
+    }
+}
+
+/// `url` without its scheme, when the scheme is RTSP's.
+fn strip_rtsp_scheme(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    ["rtsp", "rtsps", "rtspt", "rtspu"]
+        .iter()
+        .any(|known| scheme.eq_ignore_ascii_case(known))
+        .then_some(rest)
+}
+
+/// The `[user[:password]@]host[:port]` part of a URL with its scheme stripped.
+pub(crate) fn authority_of(rest: &str) -> &str {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// `url` with any `user:password@` replaced by `***@`, for logs and errors.
+pub fn redact_url(url: &str) -> Cow<'_, str> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Cow::Borrowed(url);
+    };
+    let authority = authority_of(rest);
+    match authority.rfind('@') {
+        Some(at) => Cow::Owned(format!("{scheme}://***@{}", &rest[at + 1..])),
+        None => Cow::Borrowed(url),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(url: &str) -> LiveOptions {
+        LiveOptions::new(
+            CameraId::new("gate").unwrap(),
+            url,
+            NonZeroU32::new(320).unwrap(),
+            NonZeroU32::new(5).unwrap(),
+        )
+    }
+
+    #[test]
+    fn redact_url_hides_user_info_only() {
+        // url, printed
+        let cases = [
+            (
+                "rtsp://admin:hunter2@10.0.0.5:554/Streaming/Channels/101",
+                "rtsp://***@10.0.0.5:554/Streaming/Channels/101",
+            ),
+            ("rtsp://admin@cam/x", "rtsp://***@cam/x"),
+            (
+                "rtsp://cam:554/cam/realmonitor?channel=1&subtype=0",
+                "rtsp://cam:554/cam/realmonitor?channel=1&subtype=0",
+            ),
+            // An '@' in the query is not user info.
+            ("rtsp://cam/x?mail=a@b", "rtsp://cam/x?mail=a@b"),
+            ("rtsp://u:p@ss@cam/x", "rtsp://***@cam/x"),
+            ("not a url", "not a url"),
+        ];
+        for (url, printed) in cases {
+            assert_eq!(redact_url(url), printed, "{url}");
+        }
+    }
+
+    #[test]
+    fn validation_rejects_bad_urls_and_zero_durations() {
+        assert!(
+            options("rtsp://cam:554/Streaming/Channels/101")
+                .validate()
+                .is_ok()
+        );
+        assert!(options("RTSPS://[::1]:322/x").validate().is_ok());
+        // url, reason contains
+        let cases = [
+            ("http://cam/x", "not rtsp"),
+            ("rtsp://admin:hunter2@cam/x", "carries credentials"),
+            ("rtsp:///x", "no host"),
+        ];
+        for (url, expected) in cases {
+            let error = options(url).validate().unwrap_err().to_string();
+            assert!(error.contains(expected), "{url}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        let mut zero = options("rtsp://cam/x");
+        zero.stall_timeout = Duration::ZERO;
+        assert!(zero.validate().is_err());
+        let mut inverted = options("rtsp://cam/x");
+        inverted.backoff_max = Duration::from_millis(100);
+        assert!(inverted.validate().is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let mut options = options("rtsp://cam/x");
+        options.credentials = Some(Credentials::new("admin", Secret::new("hunter2")));
+        let printed = format!("{options:?} {:?}", options.credentials);
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("***"), "{printed}");
+        let mut leaky = options.clone();
+        leaky.url = "rtsp://admin:hunter2@cam/x".to_owned();
+        assert!(!format!("{leaky:?}").contains("hunter2"));
+    }
+}

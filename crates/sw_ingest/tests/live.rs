@@ -1,0 +1,558 @@
+//! LiveCamera against real RTSP on loopback: the camera simulator (sw_camsim, gst-rtsp-server)
+//! serves synthetic H.264/H.265 scenes with vendor paths, Basic/MD5/SHA-256 auth, and faults
+//! injected at run time (drop, restart, stall, resolution switch).
+//!
+//! Deadlines are generous (two busy cores run many encoders at once) and only bound how long a
+//! failing test hangs; nothing here asserts speed except that `stop()` does not wait out a
+//! 60 s back-off.
+
+// Helpers outside the #[test] functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use sw_camsim::{CamsimOptions, Codec, MountOptions, Resolution, Simulator};
+use sw_core::{CameraId, Frame};
+use sw_ingest::{
+    CameraState, Credentials, FrameQueue, HealthEvent, HealthKind, LiveCamera, LiveOptions,
+    LiveSinks, RtspTransport, Secret,
+};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const MEDIUM: Resolution = Resolution::new(320, 180);
+const SMALL: Resolution = Resolution::new(160, 96);
+
+fn nz(value: u32) -> NonZeroU32 {
+    NonZeroU32::new(value).unwrap()
+}
+
+fn mount(path: &str, seed: u64, resolution: Resolution) -> MountOptions {
+    MountOptions {
+        resolution: Some(resolution),
+        ..MountOptions::synthetic(path, seed)
+    }
+}
+
+fn simulator(mounts: Vec<MountOptions>) -> Simulator {
+    Simulator::start(&CamsimOptions {
+        mounts,
+        ..CamsimOptions::default()
+    })
+    .unwrap()
+}
+
+/// 160 wide at 5 fps, with short back-offs so tests see reconnects quickly.
+fn options(camera: &str, url: String) -> LiveOptions {
+    LiveOptions {
+        backoff_initial: Duration::from_millis(200),
+        backoff_max: Duration::from_secs(1),
+        stall_timeout: Duration::from_millis(1500),
+        auth_retry: Duration::from_secs(1),
+        ..LiveOptions::new(CameraId::new(camera).unwrap(), url, nz(160), nz(5))
+    }
+}
+
+fn credentials(username: &str, password: &str) -> Option<Credentials> {
+    Some(Credentials::new(username, Secret::new(password)))
+}
+
+/// A spawned camera with the consumer ends of its sinks.
+struct Camera {
+    live: LiveCamera,
+    frames: Receiver<Frame>,
+    health: Receiver<HealthEvent>,
+}
+
+impl Camera {
+    fn spawn(options: LiveOptions) -> Self {
+        let (frames_queue, frames) = FrameQueue::bounded(8);
+        let (health_sender, health) = crossbeam_channel::bounded(64);
+        let live = LiveCamera::spawn(
+            options,
+            LiveSinks {
+                frames: frames_queue,
+                health: health_sender,
+            },
+        )
+        .unwrap();
+        Self {
+            live,
+            frames,
+            health,
+        }
+    }
+
+    fn next_frame(&self) -> Frame {
+        self.frames
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("no frame; status {:?}", self.live.status()))
+    }
+
+    /// The first frame with `seq` above `after`, skipping older ones still queued.
+    fn frame_after(&self, after: u64) -> Frame {
+        loop {
+            let frame = self.next_frame();
+            if frame.seq > after {
+                return frame;
+            }
+        }
+    }
+
+    /// Health events up to and including the first one `wanted` accepts.
+    fn health_until(&self, wanted: impl Fn(&HealthKind) -> bool) -> Vec<HealthKind> {
+        let mut seen = Vec::new();
+        loop {
+            let event = self.health.recv_timeout(DEADLINE).unwrap_or_else(|_| {
+                panic!("health so far {seen:?}; status {:?}", self.live.status())
+            });
+            let done = wanted(&event.kind);
+            seen.push(event.kind);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    fn wait_for_state(&self, state: CameraState) {
+        let deadline = Instant::now() + DEADLINE;
+        while self.live.status().state != state {
+            assert!(
+                Instant::now() < deadline,
+                "never {state:?}: {:?}",
+                self.live.status()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Threads of this process whose name starts with `prefix` (Linux truncates names to 15
+/// bytes).
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim().starts_with(prefix))
+        .count()
+}
+
+fn median(mut values: Vec<u64>) -> u64 {
+    values.sort_unstable();
+    values[values.len() / 2]
+}
+
+#[test]
+fn h264_frames_arrive_gray8_at_the_analysis_size_and_rate() {
+    let sim = simulator(vec![mount("/Streaming/Channels/101", 1, MEDIUM)]);
+    let camera = Camera::spawn(options("hik-main", sim.url("/Streaming/Channels/101")));
+    let first = camera.next_frame();
+    // Connected is reported before the first frame is queued.
+    assert_eq!(
+        camera.health.try_recv().map(|event| event.kind),
+        Ok(HealthKind::Connected)
+    );
+    assert_eq!(threads_named("ingest-hik-main"), 1);
+
+    let mut frames = vec![first];
+    while frames.len() < 16 {
+        frames.push(camera.next_frame());
+    }
+    for frame in &frames {
+        // 320x180 reduced to 160 wide keeps 16:9.
+        assert_eq!(
+            (frame.width(), frame.height()),
+            (160, 90),
+            "seq {}",
+            frame.seq
+        );
+        assert_eq!(frame.camera.as_str(), "hik-main");
+    }
+    let seqs: Vec<u64> = frames.iter().map(|frame| frame.seq).collect();
+    assert_eq!(seqs, (0..16).collect::<Vec<u64>>());
+    let intervals: Vec<u64> = frames
+        .windows(2)
+        .map(|pair| pair[1].pts_nanos - pair[0].pts_nanos)
+        .collect();
+    // 10 fps thinned to 5 fps: every other frame, 200 ms apart in stream time.
+    let interval_millis = median(intervals) / 1_000_000;
+    assert!(
+        (150..=250).contains(&interval_millis),
+        "{interval_millis} ms"
+    );
+    // The scene has texture: not a flat grey frame.
+    let last = frames.last().unwrap();
+    let (low, high) = last
+        .luma
+        .iter()
+        .fold((u8::MAX, u8::MIN), |(low, high), &v| {
+            (low.min(v), high.max(v))
+        });
+    assert!(high - low > 40, "luma spans only {low}..{high}");
+
+    let status = camera.live.status();
+    assert_eq!(status.state, CameraState::Streaming);
+    assert!(status.frames_received >= 16, "{status:?}");
+    assert_eq!(status.reconnects, 0);
+    assert!(status.last_frame_unix_millis.is_some());
+    let stopped = camera.live.stop();
+    assert_eq!(stopped.state, CameraState::Stopped);
+    assert_eq!(threads_named("ingest-hik-main"), 0);
+}
+
+#[test]
+fn h265_dahua_query_and_udp_cameras_stream() {
+    let dahua = "/cam/realmonitor?channel=1&subtype=0";
+    let sim = simulator(vec![
+        MountOptions {
+            codec: Codec::H265,
+            ..mount(dahua, 2, MEDIUM)
+        },
+        mount("/Streaming/Channels/102", 3, SMALL),
+    ]);
+    // Dahua clients add their own parameters; the mount still matches.
+    let h265 = Camera::spawn(options(
+        "dahua-h265",
+        sim.url(&format!("{dahua}&unicast=true&proto=Onvif")),
+    ));
+    let udp = Camera::spawn(LiveOptions {
+        transport: RtspTransport::Udp,
+        // Both sides fixed: the picture is stretched to fill the frame.
+        height: Some(nz(120)),
+        ..options("hik-sub-udp", sim.url("/Streaming/Channels/102"))
+    });
+    // camera, expected analysis size
+    let table = [(&h265, (160, 90)), (&udp, (160, 120))];
+    for (camera, size) in table {
+        for _ in 0..3 {
+            let frame = camera.next_frame();
+            assert_eq!((frame.width(), frame.height()), size, "{}", frame.camera);
+        }
+        assert_eq!(camera.live.status().state, CameraState::Streaming);
+    }
+}
+
+#[test]
+fn basic_and_md5_digest_with_the_right_password_stream() {
+    let sim = simulator(vec![
+        MountOptions {
+            auth: sw_camsim::AuthOptions::Basic(sw_camsim::Credentials {
+                username: "admin".to_owned(),
+                password: sw_camsim::Secret::new("basic-pw"),
+            }),
+            ..mount("/basic", 4, SMALL)
+        },
+        MountOptions {
+            auth: sw_camsim::AuthOptions::DigestMd5(sw_camsim::Credentials {
+                username: "admin".to_owned(),
+                password: sw_camsim::Secret::new("digest-pw"),
+            }),
+            ..mount("/md5", 5, SMALL)
+        },
+    ]);
+    for (path, password) in [("/basic", "basic-pw"), ("/md5", "digest-pw")] {
+        let camera = Camera::spawn(LiveOptions {
+            credentials: credentials("admin", password),
+            ..options("auth-ok", sim.url(path))
+        });
+        let frame = camera.next_frame();
+        assert_eq!((frame.width(), frame.height()), (160, 96), "{path}");
+        assert_eq!(
+            camera.health.try_recv().unwrap().kind,
+            HealthKind::Connected
+        );
+    }
+}
+
+/// A TCP relay to `target_port` that counts the connections made through it.
+struct CountingProxy {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl CountingProxy {
+    fn start(target_port: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
+                    continue;
+                };
+                relay(client.try_clone().unwrap(), server.try_clone().unwrap());
+                relay(server, client);
+            }
+        });
+        Self { port, accepted }
+    }
+
+    fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+fn relay(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 16 * 1024];
+        while let Ok(read) = from.read(&mut buffer) {
+            if read == 0 || to.write_all(&buffer[..read]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
+
+#[test]
+fn refused_credentials_are_auth_failed_and_retried_slowly_without_leaking() {
+    let password = "digest-pw";
+    let wrong = "Wr0ng-passw0rd";
+    let sim = simulator(vec![
+        MountOptions {
+            auth: sw_camsim::AuthOptions::DigestMd5(sw_camsim::Credentials {
+                username: "admin".to_owned(),
+                password: sw_camsim::Secret::new(password),
+            }),
+            ..mount("/md5", 6, SMALL)
+        },
+        MountOptions {
+            auth: sw_camsim::AuthOptions::DigestSha256(sw_camsim::Credentials {
+                username: "admin".to_owned(),
+                password: sw_camsim::Secret::new(password),
+            }),
+            ..mount("/sha256", 7, SMALL)
+        },
+    ]);
+    let proxy = CountingProxy::start(sim.port());
+    let proxied_url = format!("rtsp://127.0.0.1:{}/md5", proxy.port);
+    let refused = Camera::spawn(LiveOptions {
+        credentials: credentials("admin", wrong),
+        ..options("wrong-pw", proxied_url)
+    });
+    // GStreamer 1.22's rtspsrc cannot answer SHA-256 Digest even with the right password.
+    let sha256 = Camera::spawn(LiveOptions {
+        credentials: credentials("admin", password),
+        ..options("sha256-cam", sim.url("/sha256"))
+    });
+    let unknown = Camera::spawn(options("no-such-path", sim.url("/nowhere")));
+
+    refused.wait_for_state(CameraState::AuthFailed);
+    let reason = refused.live.status().reason.unwrap();
+    assert!(
+        reason.contains("refused the user name or password"),
+        "{reason}"
+    );
+    // With a 1 s auth retry, 3 s hold a few attempts (each one connection, plus the probe's),
+    // not the hundreds of a tight loop.
+    let before = proxy.connections();
+    std::thread::sleep(Duration::from_secs(3));
+    let attempts_in_3_s = proxy.connections() - before;
+    assert!(
+        attempts_in_3_s <= 12,
+        "{attempts_in_3_s} connections in 3 s"
+    );
+    // One AuthFailed for the whole streak, not one per retry.
+    let health: Vec<HealthKind> = refused.health.try_iter().map(|event| event.kind).collect();
+    assert_eq!(health, [HealthKind::AuthFailed]);
+    assert!(refused.frames.try_recv().is_err());
+
+    sha256.wait_for_state(CameraState::AuthFailed);
+    let reason = sha256.live.status().reason.unwrap();
+    assert!(reason.contains("SHA-256"), "{reason}");
+
+    unknown.wait_for_state(CameraState::BackingOff);
+    let reason = unknown.live.status().reason.unwrap();
+    assert!(reason.contains("404"), "{reason}");
+
+    // The password appears in no status, health event, or log-facing text.
+    for camera in [&refused, &sha256, &unknown] {
+        let status = camera.live.status();
+        let printed = format!(
+            "{status:?} {} {:?}",
+            serde_json::to_string(&status).unwrap(),
+            camera.health.try_iter().collect::<Vec<_>>()
+        );
+        assert!(
+            !printed.contains(password) && !printed.contains(wrong),
+            "{printed}"
+        );
+    }
+    let refused_status = refused.live.stop();
+    assert_eq!(refused_status.state, CameraState::Stopped);
+    // A URL with credentials in it is refused, and the error does not repeat them.
+    let (queue, _frames) = FrameQueue::bounded(1);
+    let (health, _health) = crossbeam_channel::bounded(1);
+    let leaky = LiveCamera::spawn(
+        options("leaky", format!("rtsp://admin:{wrong}@127.0.0.1:1/x")),
+        LiveSinks {
+            frames: queue,
+            health,
+        },
+    )
+    .unwrap_err();
+    let printed = format!("{leaky} {leaky:?}");
+    assert!(printed.contains("carries credentials"), "{printed}");
+    assert!(!printed.contains(wrong), "{printed}");
+}
+
+#[test]
+fn server_drop_and_restart_reconnect_and_frames_resume() {
+    let sim = simulator(vec![mount("/drop", 8, SMALL)]);
+    let control = sim.mount("/drop").unwrap();
+    let camera = Camera::spawn(options("drop-cam", sim.url("/drop")));
+    let mut last = camera.next_frame();
+    assert_eq!(camera.health.recv().unwrap().kind, HealthKind::Connected);
+
+    type Fault<'a> = Box<dyn Fn() + 'a>;
+    let faults: [(&str, Fault); 2] = [
+        (
+            "drop",
+            Box::new(|| assert_eq!(control.drop_connections(), 1)),
+        ),
+        (
+            "restart",
+            Box::new(|| control.restart(Duration::from_secs(1))),
+        ),
+    ];
+    for (name, fault) in faults {
+        fault();
+        // Usually rtspsrc sees the connection close (end of stream); sometimes the socket goes
+        // quiet first and the stall watchdog notices.
+        let seen = camera.health_until(|kind| {
+            matches!(kind, HealthKind::Disconnected { .. } | HealthKind::Stalled)
+        });
+        assert_eq!(seen.len(), 1, "{name}: {seen:?}");
+        // Frames queued before the disconnect are still delivered; none follow until the
+        // camera is back, and it says so first.
+        let before = camera.frames.try_iter().last().unwrap_or(last);
+        let seen = camera.health_until(|kind| *kind == HealthKind::Connected);
+        assert!(
+            seen.iter()
+                .all(|kind| matches!(kind, HealthKind::Connected | HealthKind::DecodeError { .. })),
+            "{name}: {seen:?}"
+        );
+        let resumed = camera.frame_after(before.seq);
+        assert!(resumed.pts_nanos > before.pts_nanos, "{name}");
+        last = resumed;
+    }
+    let status = camera.live.status();
+    assert!(status.reconnects >= 2, "{status:?}");
+    assert_eq!(status.state, CameraState::Streaming);
+}
+
+#[test]
+fn stall_is_detected_and_streaming_resumes_after_it() {
+    let sim = simulator(vec![mount("/stall", 9, SMALL)]);
+    let control = sim.mount("/stall").unwrap();
+    let camera = Camera::spawn(LiveOptions {
+        connect_timeout: Duration::from_secs(3),
+        ..options("stall-cam", sim.url("/stall"))
+    });
+    camera.next_frame();
+    control.stall();
+    let seen = camera.health_until(|kind| *kind == HealthKind::Stalled);
+    assert_eq!(seen, [HealthKind::Connected, HealthKind::Stalled]);
+    let status = camera.live.status();
+    assert!(
+        matches!(
+            status.state,
+            CameraState::Stalled | CameraState::Connecting | CameraState::BackingOff
+        ),
+        "{status:?}"
+    );
+    control.resume();
+    camera.health_until(|kind| *kind == HealthKind::Connected);
+    let frame = camera.next_frame();
+    assert_eq!((frame.width(), frame.height()), (160, 96));
+    assert!(camera.live.status().reconnects >= 1);
+}
+
+#[test]
+fn resolution_switch_renegotiates_without_reconnecting() {
+    let sim = simulator(vec![mount("/switch", 10, MEDIUM)]);
+    let camera = Camera::spawn(options("switch-cam", sim.url("/switch")));
+    let frame = camera.next_frame();
+    assert_eq!((frame.width(), frame.height()), (160, 90));
+    sim.mount("/switch")
+        .unwrap()
+        .switch_resolution(SMALL)
+        .unwrap();
+    // 16:9 became 5:3, so the aspect-kept height changes from 90 to 96.
+    let seen = camera.health_until(|kind| matches!(kind, HealthKind::SizeChanged { .. }));
+    assert_eq!(
+        seen.last(),
+        Some(&HealthKind::SizeChanged {
+            width: 160,
+            height: 96
+        })
+    );
+    // The switch may cost a frame or two (a gap, a decoder complaint), never the connection.
+    let connection_changes = seen
+        .iter()
+        .filter(|kind| {
+            matches!(
+                kind,
+                HealthKind::Connected | HealthKind::Disconnected { .. } | HealthKind::Stalled
+            )
+        })
+        .count();
+    assert_eq!(connection_changes, 1, "{seen:?}");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let frame = camera.next_frame();
+        if (frame.width(), frame.height()) == (160, 96) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {}x{}",
+            frame.width(),
+            frame.height()
+        );
+    }
+    assert_eq!(camera.live.status().reconnects, 0);
+}
+
+#[test]
+fn stop_returns_quickly_in_the_middle_of_a_back_off() {
+    // A port nobody listens on: every attempt is refused at once.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let camera = Camera::spawn(LiveOptions {
+        backoff_initial: Duration::from_secs(60),
+        backoff_max: Duration::from_secs(60),
+        ..options("refused-port", format!("rtsp://127.0.0.1:{port}/x"))
+    });
+    camera.wait_for_state(CameraState::BackingOff);
+    let status = camera.live.status();
+    assert!(
+        status
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("reconnecting in"),
+        "{status:?}"
+    );
+    assert_eq!(threads_named("ingest-refused-"), 1);
+    let asked = Instant::now();
+    let stopped = camera.live.stop();
+    let took = asked.elapsed();
+    // A back-off of 30 to 60 s was pending.
+    assert!(took < Duration::from_secs(5), "stop took {took:?}");
+    assert_eq!(stopped.state, CameraState::Stopped);
+    assert_eq!(threads_named("ingest-refused-"), 0);
+    // The frame channel ends with the camera.
+    assert!(camera.frames.recv_timeout(DEADLINE).is_err());
+}

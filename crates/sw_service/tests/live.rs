@@ -1,0 +1,474 @@
+//! The service against real RTSP on loopback: the camera simulator (sw_camsim) serves
+//! synthetic scenes, refuses wrong passwords, restarts and stalls on demand; the service's
+//! events file and status are checked.
+//!
+//! Deadlines are generous (two busy cores run many encoders at once) and only bound how long a
+//! failing test hangs; nothing here asserts speed.
+
+// Helpers outside the #[test] functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sw_camsim::{
+    AuthOptions, CamsimOptions, Credentials, MountOptions, Resolution, Secret, Simulator,
+    SyntheticOptions,
+};
+use sw_service::{CameraState, CameraStatus, EventsOutput, Service, ServiceOptions};
+
+const DEADLINE: Duration = Duration::from_secs(40);
+const SMALL: Resolution = Resolution::new(320, 180);
+
+/// Short timeouts and back-offs so faults are seen and recovered quickly; small frames; events
+/// that start after 0.4 s of motion and end after 1 s of quiet.
+const SERVICE: &str = r#"
+[analysis]
+width = 160
+
+[service]
+analysis_fps = 5
+events_path = "events.jsonl"
+connect_timeout_millis = 3000
+stall_timeout_millis = 1500
+backoff_initial_millis = 200
+backoff_max_millis = 1000
+auth_retry_millis = 1000
+
+[events]
+min_duration_millis = 400
+cooldown_millis = 1000
+"#;
+
+fn mount(path: &str, seed: u64) -> MountOptions {
+    MountOptions {
+        resolution: Some(SMALL),
+        ..MountOptions::synthetic(path, seed)
+    }
+}
+
+/// A mount whose scene never moves: only sensor noise.
+fn static_mount(path: &str, seed: u64) -> MountOptions {
+    MountOptions {
+        source: sw_camsim::SourceOptions::Synthetic(SyntheticOptions {
+            seed,
+            shapes: 0,
+            ..SyntheticOptions::default()
+        }),
+        ..mount(path, seed)
+    }
+}
+
+fn simulator(mounts: Vec<MountOptions>) -> Simulator {
+    Simulator::start(&CamsimOptions {
+        mounts,
+        ..CamsimOptions::default()
+    })
+    .unwrap()
+}
+
+/// `[[cameras]]` entry for `id` at `url`, with `extra` lines.
+fn camera(id: &str, url: &str, extra: &str) -> String {
+    format!("\n[[cameras]]\nid = \"{id}\"\nurl = \"{url}\"\n{extra}\n")
+}
+
+/// A temporary folder holding the config file and the events file.
+struct Site {
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("site.toml")
+    }
+
+    fn events_path(&self) -> PathBuf {
+        self.dir.path().join("events.jsonl")
+    }
+
+    fn write_config(&self, cameras: &str) {
+        std::fs::write(self.config_path(), format!("{SERVICE}{cameras}")).unwrap();
+    }
+
+    fn start(&self, cameras: &str) -> Service {
+        self.write_config(cameras);
+        Service::start(ServiceOptions {
+            config_path: self.config_path(),
+            events: None,
+        })
+        .unwrap()
+    }
+
+    /// Every record written so far, parsed.
+    fn records(&self) -> Vec<Value> {
+        read_records(&self.events_path())
+    }
+}
+
+fn read_records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn motion_records<'a>(records: &'a [Value], camera: &str) -> Vec<&'a Value> {
+    records
+        .iter()
+        .filter(|record| record["schema"] == "stillwatch.event/1" && record["camera"] == camera)
+        .collect()
+}
+
+fn health_kinds(records: &[Value], camera: &str) -> Vec<String> {
+    records
+        .iter()
+        .filter(|record| record["schema"] == "stillwatch.health/1" && record["camera"] == camera)
+        .map(|record| record["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn status_of(service: &Service, camera: &str) -> CameraStatus {
+    service
+        .status()
+        .into_iter()
+        .find(|status| status.camera.as_str() == camera)
+        .unwrap_or_else(|| panic!("no camera {camera} in status"))
+}
+
+/// Polls `done` until it holds; fails with `what` and the last status after [`DEADLINE`].
+fn wait_until(service: &Service, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "never {what}; status {:#?}",
+            service.status()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `camera` streams and has delivered more than `frames` frames.
+fn wait_streaming(service: &Service, camera: &str, frames: u64) -> CameraStatus {
+    let mut last = None;
+    wait_until(
+        service,
+        &format!("{camera} streaming past {frames} frames"),
+        || {
+            let status = status_of(service, camera);
+            let done = status.state == CameraState::Streaming && status.frames_received > frames;
+            last = Some(status);
+            done
+        },
+    );
+    last.unwrap()
+}
+
+/// Every log line of this test process, for checking that secrets never reach a log.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    Arc::clone(LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&logs);
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || LogWriter(Arc::clone(&writer)))
+            .init();
+        logs
+    }))
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn motion_becomes_events_and_shutdown_closes_them_and_flushes() {
+    let sim = simulator(vec![mount("/Streaming/Channels/102", 3)]);
+    let site = Site::new();
+    let service = site.start(&camera("yard", &sim.url("/Streaming/Channels/102"), ""));
+    wait_until(&service, "an event starts", || {
+        motion_records(&site.records(), "yard")
+            .iter()
+            .any(|record| record["phase"] == "start")
+    });
+    service.shutdown().unwrap();
+
+    let records = site.records();
+    let events = motion_records(&records, "yard");
+    let last_of = |event_id: &Value| {
+        events
+            .iter()
+            .rfind(|record| &record["event_id"] == event_id)
+            .unwrap()
+    };
+    for start in events.iter().filter(|record| record["phase"] == "start") {
+        let last = last_of(&start["event_id"]);
+        assert_eq!(
+            last["phase"], "end",
+            "event {} is closed",
+            start["event_id"]
+        );
+        assert!(last["end_millis"].is_u64(), "{last}");
+    }
+    assert_eq!(
+        health_kinds(&records, "yard").first().map(String::as_str),
+        Some("connected")
+    );
+}
+
+#[test]
+fn a_wrong_password_is_auth_failed_while_another_camera_streams_and_no_secret_leaks() {
+    let logs = captured_logs();
+    let (right, wrong) = ("correct-horse-battery", "hunter2-not-it");
+    let guarded = |path: &str, seed| MountOptions {
+        auth: AuthOptions::DigestMd5(Credentials {
+            username: "admin".to_owned(),
+            password: Secret::new(right),
+        }),
+        ..mount(path, seed)
+    };
+    let sim = simulator(vec![guarded("/good", 4), guarded("/bad", 5)]);
+    let site = Site::new();
+    let secret_file = |name: &str, password: &str| {
+        let path = site.dir.path().join(name);
+        std::fs::write(&path, format!("{password}\n")).unwrap();
+        format!("username = \"admin\"\npassword_file = \"{name}\"")
+    };
+    let cameras = camera("good", &sim.url("/good"), &secret_file("good.pw", right))
+        + &camera("bad", &sim.url("/bad"), &secret_file("bad.pw", wrong));
+    let service = site.start(&cameras);
+
+    wait_until(&service, "bad is auth_failed", || {
+        status_of(&service, "bad").state == CameraState::AuthFailed
+    });
+    let before = wait_streaming(&service, "good", 0).frames_received;
+    wait_streaming(&service, "good", before + 10);
+    assert_eq!(status_of(&service, "bad").state, CameraState::AuthFailed);
+
+    let printed = format!(
+        "{service:?}\n{:?}\n{}",
+        service.status(),
+        serde_json::to_string(&service.status()).unwrap()
+    );
+    service.shutdown().unwrap();
+    let events = std::fs::read_to_string(site.events_path()).unwrap();
+    assert!(
+        health_kinds(&site.records(), "bad").contains(&"auth_failed".to_owned()),
+        "{events}"
+    );
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("good"), "logs are captured: {logs}");
+    for (what, text) in [
+        ("logs", &logs),
+        ("events", &events),
+        ("status and Debug", &printed),
+    ] {
+        for password in [right, wrong] {
+            assert!(
+                !text.contains(password),
+                "a password is in the {what}:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_server_restart_reconnects_and_raises_no_false_event() {
+    let sim = simulator(vec![static_mount("/still", 6)]);
+    let site = Site::new();
+    let service = site.start(&camera("still", &sim.url("/still"), ""));
+    let before = wait_streaming(&service, "still", 5);
+
+    sim.mount("/still")
+        .unwrap()
+        .restart(Duration::from_millis(500));
+    wait_until(&service, "a reconnect", || {
+        status_of(&service, "still").reconnects > before.reconnects
+    });
+    let after = wait_streaming(&service, "still", before.frames_received);
+    wait_streaming(&service, "still", after.frames_received + 10);
+    service.shutdown().unwrap();
+
+    let records = site.records();
+    assert_eq!(motion_records(&records, "still"), Vec::<&Value>::new());
+    let kinds = health_kinds(&records, "still");
+    let connects = kinds.iter().filter(|kind| *kind == "connected").count();
+    assert!(connects >= 2, "{kinds:?}");
+    // The restart reads as a dropped connection or, when the close is not seen, a stall.
+    assert!(
+        kinds
+            .iter()
+            .any(|kind| kind == "disconnected" || kind == "stalled"),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn a_stall_is_reported_and_streaming_recovers() {
+    let sim = simulator(vec![mount("/stall", 7)]);
+    let site = Site::new();
+    let service = site.start(&camera("stall", &sim.url("/stall"), ""));
+    let before = wait_streaming(&service, "stall", 2);
+
+    let control = sim.mount("/stall").unwrap();
+    control.stall();
+    wait_until(&service, "stalled", || {
+        health_kinds(&site.records(), "stall").contains(&"stalled".to_owned())
+    });
+    control.resume();
+    wait_until(&service, "a reconnect", || {
+        status_of(&service, "stall").reconnects > before.reconnects
+    });
+    let after = wait_streaming(&service, "stall", before.frames_received);
+    wait_streaming(&service, "stall", after.frames_received + 5);
+    service.shutdown().unwrap();
+
+    let kinds = health_kinds(&site.records(), "stall");
+    let stalled = kinds.iter().position(|kind| kind == "stalled").unwrap();
+    assert!(
+        kinds[stalled..].iter().any(|kind| kind == "connected"),
+        "connected again after the stall: {kinds:?}"
+    );
+}
+
+#[test]
+fn sixteen_cameras_stream_at_once() {
+    let paths: Vec<String> = (1..=16)
+        .map(|channel| format!("/Streaming/Channels/{channel}02"))
+        .collect();
+    let sim = simulator(
+        paths
+            .iter()
+            .zip(1..)
+            .map(|(path, seed)| mount(path, seed))
+            .collect(),
+    );
+    let site = Site::new();
+    // Vendor form: the config builds the same Hikvision sub-stream paths.
+    let cameras: String = (1..=16)
+        .map(|channel| {
+            format!(
+                "\n[[cameras]]\nid = \"cam-{channel:02}\"\nvendor = \"hikvision\"\nhost = \"127.0.0.1\"\n\
+                 port = {}\nchannel = {channel}\n",
+                sim.port()
+            )
+        })
+        .collect();
+    let service = site.start(&cameras);
+    assert_eq!(service.status().len(), 16);
+    for channel in 1..=16 {
+        wait_streaming(&service, &format!("cam-{channel:02}"), 3);
+    }
+    service.shutdown().unwrap();
+}
+
+#[test]
+fn reload_adds_removes_and_restarts_only_what_changed() {
+    let sim = simulator(vec![
+        mount("/a", 11),
+        mount("/b", 12),
+        mount("/c", 13),
+        mount("/d", 14),
+    ]);
+    let site = Site::new();
+    let entry = |id: &str, extra: &str| camera(id, &sim.url(&format!("/{id}")), extra);
+    let mut service = site.start(&(entry("a", "") + &entry("b", "") + &entry("c", "")));
+    for id in ["a", "b", "c"] {
+        wait_streaming(&service, id, 2);
+    }
+    let a_before = status_of(&service, "a");
+
+    // A config that does not load changes nothing.
+    std::fs::write(site.config_path(), "[service]\nanalysis_fps = 0\n").unwrap();
+    assert!(service.reload().is_err());
+    assert_eq!(service.status().len(), 3);
+
+    site.write_config(&(entry("a", "") + &entry("b", "width = 128") + &entry("d", "")));
+    let summary = service.reload().unwrap();
+    let ids = |ids: &[sw_core::CameraId]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&summary.added), ["d"]);
+    assert_eq!(ids(&summary.removed), ["c"]);
+    assert_eq!(ids(&summary.changed), ["b"]);
+    assert_eq!(ids(&summary.unchanged), ["a"]);
+
+    let listed: Vec<String> = service
+        .status()
+        .iter()
+        .map(|status| status.camera.to_string())
+        .collect();
+    assert_eq!(listed, ["a", "b", "d"]);
+    let a_after = status_of(&service, "a");
+    assert_eq!(
+        a_after.since_unix_millis, a_before.since_unix_millis,
+        "a untouched"
+    );
+    assert!(a_after.frames_received >= a_before.frames_received);
+    wait_streaming(&service, "a", a_after.frames_received + 5);
+    wait_streaming(&service, "b", 2);
+    wait_streaming(&service, "d", 2);
+    service.shutdown().unwrap();
+}
+
+#[test]
+fn events_can_go_to_a_file_given_in_the_options() {
+    let sim = simulator(vec![mount("/cam/realmonitor", 15)]);
+    let site = Site::new();
+    site.write_config(&format!(
+        "\n[[cameras]]\nid = \"dahua\"\nvendor = \"dahua\"\nhost = \"127.0.0.1\"\nport = {}\n",
+        sim.port()
+    ));
+    let elsewhere = site.dir.path().join("elsewhere/out.jsonl");
+    let service = Service::start(ServiceOptions {
+        config_path: site.config_path(),
+        events: Some(EventsOutput::File(elsewhere.clone())),
+    })
+    .unwrap();
+    wait_streaming(&service, "dahua", 2);
+    service.shutdown().unwrap();
+    let records = read_records(&elsewhere);
+    assert_eq!(
+        health_kinds(&records, "dahua").first().map(String::as_str),
+        Some("connected")
+    );
+    assert!(!site.events_path().exists());
+}
+
+#[test]
+fn a_missing_password_variable_fails_the_start_and_says_which() {
+    let site = Site::new();
+    site.write_config(&camera(
+        "gate",
+        "rtsp://127.0.0.1:1/x",
+        "username = \"admin\"\npassword_env = \"SW_SERVICE_TEST_UNSET_PASSWORD\"",
+    ));
+    let error = Service::start(ServiceOptions {
+        config_path: site.config_path(),
+        events: None,
+    })
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "camera gate: cannot read its password (password_env = \"SW_SERVICE_TEST_UNSET_PASSWORD\"): \
+         the variable is not set in the service's environment"
+    );
+}
