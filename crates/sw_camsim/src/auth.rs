@@ -33,8 +33,9 @@ use gst_rtsp_server::subclass::prelude::*;
 use gst_rtsp_server::{RTSPAuth, RTSPContext, RTSPToken};
 
 use crate::mount::{MountTable, lock};
-use crate::options::{AuthOptions, Credentials};
+use crate::options::AuthOptions;
 use crate::rtsp::CamsimClient;
+use sw_core::Credentials;
 
 /// The realm every mount announces.
 pub(crate) const REALM: &str = "camsim";
@@ -372,7 +373,7 @@ mod imp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::Secret;
+    use sw_core::Secret;
 
     fn credentials(username: &str, password: &str) -> Credentials {
         Credentials {

@@ -39,7 +39,9 @@ mod source;
 pub use error::CamsimError;
 pub use export::{ClipOptions, write_synthetic_clip};
 pub use options::{
-    AuthOptions, CamsimOptions, Codec, Credentials, Fault, FaultOptions, LightingChange,
-    MountOptions, Resolution, ScheduledFault, Secret, SourceOptions, SyntheticOptions,
+    AuthOptions, CamsimOptions, Codec, Fault, FaultOptions, LightingChange, MountOptions,
+    Resolution, ScheduledFault, SourceOptions, SyntheticOptions,
 };
 pub use server::{MountControl, Simulator};
+/// Mount credentials are Stillwatch's own secret types, so a password prints as `***` here too.
+pub use sw_core::{Credentials, Secret};

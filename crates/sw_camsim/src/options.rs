@@ -9,6 +9,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use sw_core::Credentials;
+
 use crate::error::CamsimError;
 use crate::route::MountPath;
 
@@ -167,39 +169,6 @@ pub enum AuthOptions {
     DigestSha256(Credentials),
 }
 
-/// One user of a mount.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub username: String,
-    pub password: Secret,
-}
-
-/// A password. `Debug` and `Display` print `***`; only [`Secret::expose`] reveals it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
 /// Faults configured up front. The same faults can be injected at run time through
 /// [`crate::MountControl`].
 #[derive(Debug, Clone, Default)]
@@ -324,19 +293,9 @@ impl MountOptions {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use sw_core::Secret;
 
-    #[test]
-    fn secret_never_prints() {
-        let credentials = Credentials {
-            username: "admin".to_owned(),
-            password: Secret::new("hunter2"),
-        };
-        let printed = format!("{credentials:?} {}", credentials.password);
-        assert!(!printed.contains("hunter2"), "{printed}");
-        assert!(printed.contains("***"), "{printed}");
-        assert_eq!(credentials.password.expose(), "hunter2");
-    }
+    use super::*;
 
     #[test]
     fn resolution_validation() {

@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use gst::prelude::*;
 use gst_app::AppSrc;
+use sw_ingest::{ImageFormat, ImageSequence};
 
 use crate::clip::{self, EncodedClip};
 use crate::error::CamsimError;
@@ -78,42 +79,7 @@ impl PreparedSource {
     }
 }
 
-/// Still-image formats an image sequence may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ImageFormat {
-    Jpeg,
-    Png,
-    Bmp,
-}
-
-impl ImageFormat {
-    fn from_extension(extension: &str) -> Option<Self> {
-        match extension.to_ascii_lowercase().as_str() {
-            "jpg" | "jpeg" => Some(Self::Jpeg),
-            "png" => Some(Self::Png),
-            "bmp" => Some(Self::Bmp),
-            _ => None,
-        }
-    }
-
-    fn caps_name(self) -> &'static str {
-        match self {
-            Self::Jpeg => "image/jpeg",
-            Self::Png => "image/png",
-            Self::Bmp => "image/bmp",
-        }
-    }
-
-    fn decoder(self) -> &'static str {
-        match self {
-            Self::Jpeg => "jpegdec",
-            Self::Png => "pngdec",
-            Self::Bmp => "avdec_bmp",
-        }
-    }
-}
-
-/// The numbered images of a folder, in order.
+/// The numbered images of a folder, in order, found the way `stillwatch bench` finds them.
 #[derive(Debug, Clone)]
 pub(crate) struct ImageSet {
     files: Arc<[PathBuf]>,
@@ -122,51 +88,12 @@ pub(crate) struct ImageSet {
 }
 
 impl ImageSet {
-    /// Finds the longest run of `<prefix><number>.<ext>` files in `dir` (or in `dir/input`,
-    /// so a CDnet sequence folder works as is) and orders it by number.
+    /// The sequence in `dir` (or in `dir/input`, so a CDnet sequence folder works as is).
     fn scan(dir: &Path, fps: u32) -> Result<Self, String> {
-        match Self::scan_one(dir, fps) {
-            Err(reason) if dir.join("input").is_dir() => {
-                Self::scan_one(&dir.join("input"), fps).map_err(|_| reason)
-            }
-            result => result,
-        }
-    }
-
-    fn scan_one(dir: &Path, fps: u32) -> Result<Self, String> {
-        let entries = std::fs::read_dir(dir).map_err(|error| error.to_string())?;
-        let mut groups: std::collections::BTreeMap<(String, String), Vec<(u64, PathBuf)>> =
-            std::collections::BTreeMap::new();
-        for entry in entries {
-            let path = entry.map_err(|error| error.to_string())?.path();
-            let (Some(stem), Some(extension)) = (
-                path.file_stem().and_then(|stem| stem.to_str()),
-                path.extension().and_then(|extension| extension.to_str()),
-            ) else {
-                continue;
-            };
-            if ImageFormat::from_extension(extension).is_none() {
-                continue;
-            }
-            let prefix = stem.trim_end_matches(|c: char| c.is_ascii_digit());
-            let Ok(number) = stem[prefix.len()..].parse::<u64>() else {
-                continue;
-            };
-            groups
-                .entry((prefix.to_owned(), extension.to_owned()))
-                .or_default()
-                .push((number, path));
-        }
-        let ((_, extension), mut numbered) = groups
-            .into_iter()
-            .max_by_key(|(_, files)| files.len())
-            .ok_or_else(|| "no numbered .jpg, .png or .bmp files".to_owned())?;
-        numbered.sort();
-        let format = ImageFormat::from_extension(&extension)
-            .ok_or_else(|| format!("unsupported extension {extension:?}"))?;
+        let sequence = ImageSequence::detect(dir).map_err(|error| error.to_string())?;
         Ok(Self {
-            files: numbered.into_iter().map(|(_, path)| path).collect(),
-            format,
+            files: sequence.files().collect(),
+            format: sequence.format(),
             fps,
         })
     }
@@ -337,11 +264,9 @@ pub(crate) fn build_bin(mount: &Arc<MountState>) -> Result<gst::Bin, CamsimError
             (caps, feed, chain.elements, Some(chain.size_filter))
         }
         PreparedSource::Images(set) => {
-            let caps = gst::Caps::builder(set.format.caps_name())
-                .field("framerate", gst::Fraction::new(set.fps as i32, 1))
-                .build();
+            let caps = set.format.caps(set.fps);
             let chain = encoder_chain(path, mount.codec, mount.resolution(), set.fps)?;
-            let mut elements = vec![make_element(path, set.format.decoder())?];
+            let mut elements = vec![make_element(path, set.format.decoder_factory())?];
             elements.extend(chain.elements);
             (
                 caps,
@@ -468,35 +393,16 @@ mod tests {
     }
 
     #[test]
-    fn image_scan_orders_the_largest_numbered_run() {
-        let dir = tempfile::tempdir().unwrap();
-        for name in [
-            "b00010.bmp",
-            "b00002.bmp",
-            "b00100.bmp",
-            "hand_segmented_00247.BMP",
-            "notes.txt",
-            "cover.jpg",
-        ] {
-            std::fs::write(dir.path().join(name), b"x").unwrap();
-        }
-        let set = ImageSet::scan(dir.path(), 5).unwrap();
-        let names: Vec<_> = set
-            .files
-            .iter()
-            .map(|path| path.file_name().unwrap().to_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(names, ["b00002.bmp", "b00010.bmp", "b00100.bmp"]);
-        assert_eq!(set.format, ImageFormat::Bmp);
-    }
-
-    #[test]
     fn image_scan_looks_inside_a_cdnet_sequence_folder() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("input")).unwrap();
         std::fs::write(dir.path().join("ROI.bmp"), b"x").unwrap();
         for name in ["in000002.jpg", "in000001.jpg"] {
-            std::fs::write(dir.path().join("input").join(name), b"x").unwrap();
+            std::fs::write(
+                dir.path().join("input").join(name),
+                [0xFF, 0xD8, 0xFF, 0xD9],
+            )
+            .unwrap();
         }
         let set = ImageSet::scan(dir.path(), 25).unwrap();
         assert_eq!(set.files.len(), 2);

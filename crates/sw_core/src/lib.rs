@@ -78,6 +78,50 @@ impl fmt::Debug for CameraId {
     }
 }
 
+/// A password or other secret. `Debug` and `Display` print `***`; only [`Secret::expose`]
+/// reveals it, for handing to the one place that needs it (an RTSP client, an auth check),
+/// never to a log, error, metric, audit record or status.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A camera account: a user name and its password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Secret,
+}
+
+impl Credentials {
+    pub fn new(username: impl Into<String>, password: Secret) -> Self {
+        Self {
+            username: username.into(),
+            password,
+        }
+    }
+}
+
 /// One analysis frame: grayscale luma at the analysis size, already reduced by GStreamer.
 ///
 /// Full-resolution or colour frames never exist as this type.
@@ -88,8 +132,11 @@ pub struct Frame {
     pub seq: u64,
     /// Presentation time from the start of the stream.
     pub pts_nanos: u64,
-    /// GRAY8 pixels, shape `(height, width)`, tightly packed (no stride padding).
-    /// Video-range luma: black is 16, white 235.
+    /// GRAY8 pixels, shape `(height, width)`, tightly packed (no stride padding), in the
+    /// source's own range: video range (black 16, white 235) from camera streams and H.264/H.265
+    /// files, full range (0..=255) from JPEG, PNG and BMP sequences. GStreamer 1.22's
+    /// videoconvert does not rescale between them; the detector works on differences, so it
+    /// does not mind.
     pub luma: Array2<u8>,
 }
 
@@ -174,6 +221,17 @@ mod tests {
             CameraId::new("x".repeat(65)),
             Err(CameraIdError::TooLong { .. })
         ));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let credentials = Credentials::new("admin", Secret::new("hunter2"));
+        assert_eq!(
+            format!("{credentials:?}"),
+            "Credentials { username: \"admin\", password: *** }"
+        );
+        assert_eq!(credentials.password.to_string(), "***");
+        assert_eq!(credentials.password.expose(), "hunter2");
     }
 
     #[test]

@@ -17,17 +17,19 @@ fn main() -> std::process::ExitCode {
         println!("usage: live_camera URL [SECONDS [WIDTH [FPS]]]");
         return std::process::ExitCode::FAILURE;
     };
-    let number = |index: usize, default: u32| {
+    let number = |index: usize, default: NonZeroU32| {
         args.get(index)
             .and_then(|arg| arg.parse().ok())
             .and_then(NonZeroU32::new)
-            .unwrap_or(NonZeroU32::MIN.saturating_add(default - 1))
+            .unwrap_or(default)
     };
-    let seconds = number(1, 20).get();
+    let seconds = number(1, NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN)).get();
     let Ok(camera) = CameraId::new("example") else {
         return std::process::ExitCode::FAILURE;
     };
-    let mut options = LiveOptions::new(camera, url.as_str(), number(2, 320), number(3, 5));
+    let width = number(2, NonZeroU32::new(320).unwrap_or(NonZeroU32::MIN));
+    let fps = number(3, NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN));
+    let mut options = LiveOptions::new(camera, url.as_str(), width, fps);
     if let (Ok(user), Ok(password)) = (
         std::env::var("SW_RTSP_USER"),
         std::env::var("SW_RTSP_PASSWORD"),
@@ -70,7 +72,7 @@ fn main() -> std::process::ExitCode {
             );
         }
     }
-    let status = live.stop();
+    let status = live.stop_with_status();
     println!("stopped: {status:?}");
     std::process::ExitCode::SUCCESS
 }

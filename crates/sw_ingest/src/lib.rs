@@ -26,9 +26,12 @@ mod timeline;
 
 pub use error::{BusFailure, IngestError};
 pub use frame_queue::FrameQueue;
-pub use live::{Credentials, LiveOptions, RtspTransport, Secret, redact_url};
+pub use live::{LiveOptions, RtspTransport, redact_url};
 pub use recorded::{RecordedOptions, RecordedSource};
+pub use sequence::{ImageFormat, ImageSequence};
 pub use supervisor::{CameraState, CameraStatus, HealthEvent, HealthKind, LiveCamera, LiveSinks};
+/// The camera account types live in sw_core; re-exported so callers need one import.
+pub use sw_core::{Credentials, Secret};
 
 /// Initialises GStreamer once per process; later calls return at once. The first call on a
 /// fresh machine builds the plugin registry (about 2 s).

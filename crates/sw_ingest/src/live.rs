@@ -1,10 +1,10 @@
 //! What a live camera is, as the ingest layer sees it: its RTSP URL, credentials, transport,
 //! analysis size and rate, and the supervisor's timeouts.
 //!
-//! Owns: [`LiveOptions`] and its checks, [`Credentials`] and the [`Secret`] type that keeps a
-//! password out of every `Debug`/`Display`, [`RtspTransport`], and [`redact_url`] for printing a
+//! Owns: [`LiveOptions`] and its checks, [`RtspTransport`], and [`redact_url`] for printing a
 //! URL that someone wrongly gave with credentials in it.
-//! Does not own: reading secrets from the environment or a file (sw_config), the pipeline
+//! Does not own: the [`Credentials`]/[`Secret`](sw_core::Secret) types (sw_core, so a password prints as `***`
+//! everywhere), reading secrets from the environment or a file (sw_config), the pipeline
 //! (`rtsp_pipeline`) or the reconnect loop (`supervisor`).
 
 use std::borrow::Cow;
@@ -12,52 +12,9 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use sw_core::CameraId;
+use sw_core::{CameraId, Credentials};
 
 use crate::IngestError;
-
-/// A password. `Debug` and `Display` print `***`; only [`Secret::expose`] reveals it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The password itself: hand it to the RTSP client, never to a log, error or status.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// A camera account, given to the RTSP client as properties (never spliced into the URL).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub username: String,
-    pub password: Secret,
-}
-
-impl Credentials {
-    pub fn new(username: impl Into<String>, password: Secret) -> Self {
-        Self {
-            username: username.into(),
-            password,
-        }
-    }
-}
 
 /// How RTP travels from the camera.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -219,6 +176,7 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sw_core::Secret;
 
     fn options(url: &str) -> LiveOptions {
         LiveOptions::new(

@@ -17,7 +17,7 @@ const MAX_DIGITS: usize = 9;
 
 /// The still-image formats a sequence may hold, each with the decoder that reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum ImageFormat {
+pub enum ImageFormat {
     Jpeg,
     Png,
     Bmp,
@@ -34,7 +34,7 @@ impl ImageFormat {
     }
 
     /// The GStreamer decoder for one file of this format.
-    pub(crate) fn decoder_factory(self) -> &'static str {
+    pub fn decoder_factory(self) -> &'static str {
         match self {
             Self::Jpeg => "jpegdec",
             Self::Png => "pngdec",
@@ -45,7 +45,7 @@ impl ImageFormat {
     /// Caps for multifilesrc: one buffer per file, marked `parsed` so the decoder takes each
     /// buffer as exactly one image instead of re-splitting the byte stream (which would merge a
     /// truncated file with the next one and blame the wrong file).
-    pub(crate) fn caps(self, frames_per_second: u32) -> gst::Caps {
+    pub fn caps(self, frames_per_second: u32) -> gst::Caps {
         let media_type = match self {
             Self::Jpeg => "image/jpeg",
             Self::Png => "image/png",
@@ -123,7 +123,7 @@ enum Padding {
 /// One numbered image sequence found in a folder: `{dir}/{prefix}{number}.{extension}` for every
 /// number from `first_number` to `last_number()`, none missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ImageSequence {
+pub struct ImageSequence {
     pub(crate) dir: PathBuf,
     prefix: String,
     padding: Padding,
@@ -136,7 +136,7 @@ pub(crate) struct ImageSequence {
 impl ImageSequence {
     /// Finds the sequence a user means by `path`: `path/input/` when it exists (CDnet layout),
     /// else `path` itself.
-    pub(crate) fn detect(path: &Path) -> Result<Self, IngestError> {
+    pub fn detect(path: &Path) -> Result<Self, IngestError> {
         let cdnet_input = path.join("input");
         let dir = if cdnet_input.is_dir() {
             cdnet_input
@@ -260,6 +260,16 @@ impl ImageSequence {
 
     pub(crate) fn file_path(&self, number: u64) -> PathBuf {
         self.dir.join(self.file_name(number))
+    }
+
+    /// The format of every file in the sequence.
+    pub fn format(&self) -> ImageFormat {
+        self.format
+    }
+
+    /// Every file of the sequence, in frame order.
+    pub fn files(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        (self.first_number..=self.last_number()).map(|number| self.file_path(number))
     }
 
     /// The printf-style pattern multifilesrc expands, with any `%` in the folder or prefix

@@ -217,9 +217,13 @@ impl LiveCamera {
     }
 
     /// Stops the camera: its pipeline goes to `Null`, its thread is joined, its state becomes
-    /// `stopped`. Returns within about a second, whatever the camera was doing, with the final
-    /// status (counters included).
-    pub fn stop(mut self) -> CameraStatus {
+    /// `stopped`. Returns within about a second, whatever the camera was doing.
+    pub fn stop(self) {
+        self.stop_with_status();
+    }
+
+    /// [`LiveCamera::stop`], returning the final status (counters included).
+    pub fn stop_with_status(mut self) -> CameraStatus {
         self.shutdown();
         self.status()
     }
@@ -431,6 +435,8 @@ impl Supervisor {
             }
         };
         self.frames_replaced_before += connection.frames_replaced();
+        lock(&self.status).frames_dropped =
+            self.frames_dropped_by_queue + self.frames_replaced_before;
         // The pipeline goes to Null before any waiting starts.
         drop(connection);
         outcome
@@ -439,8 +445,8 @@ impl Supervisor {
     fn on_connected(&mut self) {
         self.timeline.new_connection();
         self.last_failure = None;
-        self.report(HealthKind::Connected);
         self.enter(CameraState::Streaming, None);
+        self.report(HealthKind::Connected);
         tracing::info!(
             url = %self.options.redacted_url(),
             attempt = self.attempts,
