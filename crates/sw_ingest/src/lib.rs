@@ -3,12 +3,16 @@
 //! Every source reduces video inside GStreamer, before Rust sees a pixel:
 //!
 //! ```text
-//!  source head (file / image sequence; RTSP later)          analysis tail (shared)
-//!  ... --> decode --> videoscale --> videoconvert --> capsfilter GRAY8 WxH --> appsink --> Frame
+//!  source head                                  analysis tail (shared)
+//!  file / image sequence --> decode ----------.
+//!  rtspsrc (video only) --> decode --> videorate --> videoscale --> videoconvert
+//!                                                --> capsfilter GRAY8 WxH --> appsink --> Frame
 //! ```
 //!
-//! Owns: GStreamer initialisation, the recorded-footage source ([`RecordedSource`]), the shared
-//! analysis tail and sample -> frame copy, and [`IngestError`].
+//! Owns: GStreamer initialisation, the recorded-footage source ([`RecordedSource`]), the live
+//! RTSP source and its per-camera supervisor ([`LiveCamera`]: reconnects, back-off, stall
+//! watchdog, health events, status), the bounded drop-oldest [`FrameQueue`], the shared analysis
+//! tail and sample -> frame copy, image-sequence detection, and [`IngestError`].
 //! Does not own: what happens to frames (sw_motion), configuration parsing (sw_config), threads
 //! and channels (sw_service).
 
