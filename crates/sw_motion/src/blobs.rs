@@ -367,12 +367,7 @@ fn union(parent: &mut [u32], a: u32, b: u32) {
 mod tests {
     use super::*;
 
-    /// Parses a picture: `#` is foreground (255), `.` background.
-    fn mask(rows: &[&str]) -> Vec<u8> {
-        rows.iter()
-            .flat_map(|r| r.bytes().map(|b| if b == b'#' { 255 } else { 0 }))
-            .collect()
-    }
+    use crate::test_pictures::mask;
 
     fn blob(area_pixels: u32, x0: u32, y0: u32, x1: u32, y1: u32) -> Blob {
         Blob {

@@ -64,12 +64,7 @@ impl MajorityFilter {
 mod tests {
     use super::*;
 
-    /// Parses a picture: `#` is foreground (255), `.` background.
-    fn mask(rows: &[&str]) -> Vec<u8> {
-        rows.iter()
-            .flat_map(|r| r.bytes().map(|b| if b == b'#' { 255 } else { 0 }))
-            .collect()
-    }
+    use crate::test_pictures::mask;
 
     fn run(rows: &[&str], min_votes: u8) -> Vec<u8> {
         let (w, h) = (rows[0].len(), rows.len());

@@ -21,6 +21,17 @@ mod events;
 mod grid;
 mod rng;
 
+/// Helpers shared by the unit tests of several stages.
+#[cfg(test)]
+mod test_pictures {
+    /// Parses a picture, row-major: `#` is foreground (255), `.` background.
+    pub(crate) fn mask(rows: &[&str]) -> Vec<u8> {
+        rows.iter()
+            .flat_map(|r| r.bytes().map(|b| if b == b'#' { 255 } else { 0 }))
+            .collect()
+    }
+}
+
 pub use blobs::Blob;
 pub use detector::{Detector, DetectorOptions, FrameAnalysis};
 pub use events::{EventOptions, EventTracker};
