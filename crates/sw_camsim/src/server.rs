@@ -79,6 +79,9 @@ impl Simulator {
         let server = CamsimServer::new(Arc::clone(&mounts));
         server.set_address(&address.to_string());
         server.set_service(&options.port.to_string());
+        // A fleet connects at once (a service starting with 96 cameras); gst-rtsp-server's
+        // default listen backlog of 5 overflowed there and SYNs were dropped.
+        server.set_backlog(1024);
         // Handle clients on our main loop rather than on a pool thread of their own.
         if let Some(pool) = server.thread_pool() {
             pool.set_max_threads(0);

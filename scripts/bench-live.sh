@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# bench-live.sh: CPU and memory cost of `stillwatch run` per live camera, against a decode-only
+# GStreamer baseline on the same streams.
+#
+# What it measures, for N cameras:
+#   1. A 640x360, 15 fps H.264 MP4 of 20 s (x264 ultrafast, a keyframe every 30 frames) is made
+#      once and cached in WORK_DIR: real traffic footage (CDnet 2014 highway, frames 1-300,
+#      scaled up) when ../shared/data is present, else a synthetic scene (SMPTE bars with a moving
+#      ball).
+#   2. `stillwatch camsim --cameras N --file clip.mp4` serves it, as recorded (no re-encoding),
+#      on N RTSP mounts of one local port.
+#   3. `stillwatch run` watches the N mounts (analysis_fps 5, analysis width 320, RTP over TCP).
+#      After the cameras connect (up to 60 s) and a warm-up of WARMUP_S seconds, the service's
+#      CPU time (utime + stime from /proc/PID/stat) is sampled over WINDOW_S seconds; its peak
+#      RSS is VmHWM from /proc/PID/status. Health records in the events file show connects,
+#      stalls and reconnects; there is no per-frame output, so dropped analysis frames are not
+#      counted here.
+#   4. The decode-only baseline: one `gst-launch-1.0` with N branches
+#      `rtspsrc protocols=tcp ! decodebin ! fakesink`, measured the same way.
+#   5. One line of results (and the camsim server's own CPU during each window, since it shares
+#      the machine):
+#        N  sw_cpu_s_per_cam_min  decode_cpu_s_per_cam_min  ratio  sw_rss_mib  decode_rss_mib
+#        health (connected/disconnected/stalled/gap/decode_error seen in the events file, how
+#        many came during the window, and the service's WARN/ERROR log lines)
+#
+# Usage:
+#   scripts/bench-live.sh N [N ...]            e.g. scripts/bench-live.sh 1 8 32
+# Environment:
+#   WORK_DIR   where the clip is cached and runs write (default /tmp/stillwatch-bench-live)
+#   WARMUP_S   warm-up after all cameras connected (default 5)
+#   WINDOW_S   measurement window (default 30)
+#   STILLWATCH the binary (default target/release/stillwatch)
+#
+# Needs a built release binary (`cargo build --release -p stillwatch`), gst-launch-1.0 with
+# x264enc, mp4mux and the RTSP plugins, and Linux /proc. Nothing in the repository is written.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "$0")/.." && pwd)
+work_dir=${WORK_DIR:-/tmp/stillwatch-bench-live}
+warmup_s=${WARMUP_S:-5}
+window_s=${WINDOW_S:-30}
+stillwatch=${STILLWATCH:-$repo_root/target/release/stillwatch}
+clk_tck=$(getconf CLK_TCK)
+
+if [[ $# -eq 0 ]]; then
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+    exit 2
+fi
+[[ -x $stillwatch ]] || { echo "no binary at $stillwatch: cargo build --release -p stillwatch" >&2; exit 1; }
+mkdir -p "$work_dir"
+
+# --- the clip -------------------------------------------------------------------------------
+clip=$work_dir/clip-640x360-15fps-h264.mp4
+highway=$repo_root/../shared/data/cdnet2014/highway/input
+encode="videoscale ! videoconvert ! video/x-raw,format=I420,width=640,height=360,pixel-aspect-ratio=1/1
+    ! x264enc speed-preset=ultrafast key-int-max=30 bitrate=768 ! h264parse ! mp4mux"
+if [[ ! -s $clip ]]; then
+    if [[ -d $highway ]]; then
+        # shellcheck disable=SC2086
+        gst-launch-1.0 -q multifilesrc location="$highway/in%06d.jpg" start-index=1 stop-index=300 \
+            caps="image/jpeg,framerate=15/1" ! jpegdec ! $encode ! filesink location="$clip.tmp"
+    else
+        # shellcheck disable=SC2086
+        gst-launch-1.0 -q compositor name=mix ! $encode ! filesink location="$clip.tmp" \
+            videotestsrc pattern=smpte num-buffers=300 ! video/x-raw,width=640,height=360,framerate=15/1 ! mix. \
+            videotestsrc pattern=ball motion=sweep num-buffers=300 ! video/x-raw,width=160,height=160,framerate=15/1 ! mix.
+    fi
+    mv "$clip.tmp" "$clip"
+fi
+
+# --- /proc helpers --------------------------------------------------------------------------
+# CPU ticks (utime + stime) of a process; 0 once it is gone.
+cpu_ticks() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    # Fields after "(comm) ": state is 1, utime 12, stime 13.
+    awk '{ print $12 + $13 }' <<<"${stat##*) }"
+}
+# True while the process runs (an exited child stays a zombie until waited for, and kill -0
+# still succeeds on a zombie).
+alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ $(awk '{ print $1 }' <<<"${stat##*) }") != Z ]]
+}
+# Peak RSS in KiB.
+hwm_kib() {
+    awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
+}
+
+# Measures PID over the window: sets win_cpu_s (process), win_sim_cpu_s (camsim), win_rss_kib.
+measure_window() {
+    local pid=$1 t0 t1 s0 s1
+    t0=$(cpu_ticks "$pid"); s0=$(cpu_ticks "$camsim_pid")
+    sleep "$window_s"
+    t1=$(cpu_ticks "$pid"); s1=$(cpu_ticks "$camsim_pid")
+    alive "$pid" || { echo "process $pid died during the window" >&2; return 1; }
+    alive "$camsim_pid" || { echo "camsim died during the window" >&2; return 1; }
+    win_cpu_s=$(awk -v a="$t0" -v b="$t1" -v h="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / h }')
+    win_sim_cpu_s=$(awk -v a="$s0" -v b="$s1" -v h="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / h }')
+    win_rss_kib=$(hwm_kib "$pid")
+}
+
+# SIGTERM, then SIGKILL after 10 s; sets stop_rc to the exit status (0 for a clean stillwatch
+# exit, 143 for gst-launch, 134/139 for an abort/segfault). Not for $(...): wait needs the child.
+stop_pid() {
+    local pid=$1 killer rc=0
+    kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || rc=$?; stop_rc=$rc; return; }
+    ( sleep 10; kill -KILL "$pid" 2>/dev/null ) &
+    killer=$!
+    wait "$pid" 2>/dev/null || rc=$?
+    kill "$killer" 2>/dev/null || true
+    wait "$killer" 2>/dev/null || true
+    stop_rc=$rc
+}
+
+camsim_pid=""
+sw_pid=""
+stop_rc=0
+gst_pid=""
+cleanup() {
+    for pid in $sw_pid $gst_pid $camsim_pid; do stop_pid "$pid"; done
+}
+trap cleanup EXIT
+
+per_cam_min() { # cpu_s cameras -> CPU seconds per camera-minute
+    awk -v c="$1" -v n="$2" -v w="$window_s" 'BEGIN { printf "%.2f", c / n / (w / 60) }'
+}
+
+printf '%-4s %-13s %-17s %-6s %-10s %-11s %-14s %-14s %s\n' N sw_cpu/cam-min decode_cpu/cam-min \
+    ratio sw_rss_mib dec_rss_mib sim_cpu_s_sw sim_cpu_s_dec health
+for n in "$@"; do
+    run_dir=$work_dir/n$n
+    rm -rf "$run_dir"; mkdir -p "$run_dir"
+
+    # --- the simulated cameras --------------------------------------------------------------
+    "$stillwatch" camsim --port 0 --cameras "$n" --file "$clip" >"$run_dir/camsim.out" 2>"$run_dir/camsim.err" &
+    camsim_pid=$!
+    for _ in $(seq 300); do
+        [[ $(grep -c '^rtsp://' "$run_dir/camsim.out" || true) -ge $n ]] && break
+        alive "$camsim_pid" || { echo "camsim exited: see $run_dir/camsim.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    mapfile -t urls < <(grep '^rtsp://' "$run_dir/camsim.out" | head -n "$n")
+    [[ ${#urls[@]} -eq $n ]] || { echo "camsim printed ${#urls[@]} URLs, wanted $n" >&2; exit 1; }
+
+    # --- stillwatch run ---------------------------------------------------------------------
+    config=$run_dir/service.toml
+    {
+        printf '[analysis]\nwidth = 320\n\n[service]\nanalysis_fps = 5\n'
+        for i in "${!urls[@]}"; do
+            printf '\n[[cameras]]\nid = "cam%02d"\nurl = "%s"\n' "$((i + 1))" "${urls[$i]}"
+        done
+    } >"$config"
+    events=$run_dir/events.jsonl
+    "$stillwatch" run --config "$config" --events "$events" 2>"$run_dir/run.err" &
+    sw_pid=$!
+    for _ in $(seq 600); do
+        [[ $(grep -c '"kind":"connected"' "$events" 2>/dev/null || true) -ge $n ]] && break
+        sleep 0.1
+    done
+    sleep "$warmup_s"
+    health_before=$(grep -c 'stillwatch.health/1' "$events" 2>/dev/null || true)
+    measure_window "$sw_pid"
+    sw_cpu_s=$win_cpu_s; sw_rss_kib=$win_rss_kib; sim_sw=$win_sim_cpu_s
+    health=$(grep -o '"kind":"[a-z_]*"' "$events" 2>/dev/null | sed 's/"kind":"//; s/"//' \
+        | sort | uniq -c | awk '{ printf "%s%s=%s", sep, $2, $1; sep = "," }')
+    health_after=$(grep -c 'stillwatch.health/1' "$events" 2>/dev/null || true)
+    warnings=$(grep -cE '\b(WARN|ERROR)\b' "$run_dir/run.err" || true)
+    stop_pid "$sw_pid"; sw_pid=""
+    [[ $stop_rc == 0 ]] || echo "N=$n: stillwatch run exited with status $stop_rc (see $run_dir/run.err)" >&2
+
+    # --- decode-only baseline ---------------------------------------------------------------
+    branches=()
+    for url in "${urls[@]}"; do
+        branches+=(rtspsrc "location=$url" protocols=tcp ! decodebin ! fakesink)
+    done
+    gst-launch-1.0 -q "${branches[@]}" >"$run_dir/decode.out" 2>&1 &
+    gst_pid=$!
+    # rtspsrc gives no "connected" signal on the command line: allow for connection setup.
+    sleep "$((warmup_s + 2 + n / 8))"
+    measure_window "$gst_pid"
+    dec_cpu_s=$win_cpu_s; dec_rss_kib=$win_rss_kib; sim_dec=$win_sim_cpu_s
+    stop_pid "$gst_pid"; gst_pid=""
+
+    # Checked because the server shares the machine: a crash mid-window spoils both figures.
+    stop_pid "$camsim_pid"; camsim_pid=""
+    [[ $stop_rc == 0 ]] || echo "N=$n: camsim exited with status $stop_rc (see $run_dir/camsim.err)" >&2
+
+    sw_pcm=$(per_cam_min "$sw_cpu_s" "$n")
+    dec_pcm=$(per_cam_min "$dec_cpu_s" "$n")
+    ratio=$(awk -v a="$sw_cpu_s" -v b="$dec_cpu_s" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+    printf '%-4s %-13s %-17s %-6s %-10s %-11s %-14s %-14s %s (window: %s new; warn/error log lines: %s)\n' "$n" "$sw_pcm" "$dec_pcm" \
+        "$ratio" "$((sw_rss_kib / 1024))" "$((dec_rss_kib / 1024))" "$sim_sw" "$sim_dec" \
+        "${health:-none}" "$((health_after - health_before))" "$warnings"
+done
