@@ -19,6 +19,7 @@
 //! `unsafe`; the whole model is read as one forward stream; and a lane whose every pixel has
 //! already matched enough samples skips the rest of its samples.
 
+use crate::DetectorOptions;
 use crate::rng::SplitMix64;
 
 /// Pixels classified together: two SSE2 registers' worth, so a lane's luma, radius and match
@@ -31,26 +32,12 @@ const SETTLED_CHECK_SAMPLES: usize = 4;
 /// in L1, enough that the update loop runs a while between exits.
 const BLOCK_LANES: usize = 8;
 
-/// The parameters the model needs, taken from `DetectorOptions` (already clamped).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ModelParams {
-    pub sample_count: usize,
-    pub match_radius_luma: u8,
-    pub min_matches: u8,
-    pub update_subsampling: u32,
-    pub propagation_enabled: bool,
-    pub seed: u64,
-    pub flicker_increment: u8,
-    pub flicker_decrement: u8,
-    pub flicker_max_extra_radius_luma: u8,
-    pub absorb_after_frames: u16,
-}
-
 #[derive(Debug, Clone)]
 pub(crate) struct SampleModel {
     width: usize,
     height: usize,
-    params: ModelParams,
+    /// The detector's options, already clamped into their ranges ([`DetectorOptions::clamped`]).
+    params: DetectorOptions,
     /// Per lane, `sample_count` runs of `LANE_PIXELS` samples (see the module docs). The last
     /// lane is padded when the frame's area is not a multiple of `LANE_PIXELS`.
     samples: Vec<u8>,
@@ -68,14 +55,14 @@ pub(crate) struct SampleModel {
 }
 
 impl SampleModel {
-    pub(crate) fn new(width: usize, height: usize, params: ModelParams) -> Self {
+    pub(crate) fn new(width: usize, height: usize, params: DetectorOptions) -> Self {
         let area = width * height;
         let padded = area.div_ceil(LANE_PIXELS) * LANE_PIXELS;
         Self {
             width,
             height,
             params,
-            samples: vec![0; params.sample_count * padded],
+            samples: vec![0; params.samples_per_pixel * padded],
             radius: vec![params.match_radius_luma; padded],
             flicker: vec![0; area],
             previous_raw: vec![0; area],
@@ -92,7 +79,7 @@ impl SampleModel {
     /// Where sample `k` of pixel `idx` (raster order) lives in `samples`.
     fn slot(&self, idx: usize, k: usize) -> usize {
         let lane = idx / LANE_PIXELS;
-        (lane * self.params.sample_count + k) * LANE_PIXELS + idx % LANE_PIXELS
+        (lane * self.params.samples_per_pixel + k) * LANE_PIXELS + idx % LANE_PIXELS
     }
 
     /// Fills every pixel's samples with luma values drawn from its 3x3 neighbourhood, as ViBe
@@ -102,7 +89,7 @@ impl SampleModel {
         let (w, h) = (self.width, self.height);
         for y in 0..h {
             for x in 0..w {
-                for k in 0..self.params.sample_count {
+                for k in 0..self.params.samples_per_pixel {
                     let (nx, ny) = if k == 0 {
                         (x, y)
                     } else {
@@ -132,7 +119,7 @@ impl SampleModel {
     /// random draw per visited pixel, not per pixel.
     pub(crate) fn segment_and_update(&mut self, luma: &[u8], raw_mask: &mut [u8]) {
         let area = self.width * self.height;
-        let lane_bytes = self.params.sample_count * LANE_PIXELS;
+        let lane_bytes = self.params.samples_per_pixel * LANE_PIXELS;
         let mut visits = Visits::new(&mut self.rng, self.params.update_subsampling, self.width);
         let lanes = area.div_ceil(LANE_PIXELS);
         for first_lane in (0..lanes).step_by(BLOCK_LANES) {
@@ -164,7 +151,7 @@ impl SampleModel {
     /// one of a neighbour's, choosing both from the random bits of `draw`.
     fn absorb(&mut self, x: usize, y: usize, value: u8, draw: u64) {
         let (w, h) = (self.width, self.height);
-        let n = self.params.sample_count as u64;
+        let n = self.params.samples_per_pixel as u64;
         // Three 16-bit fields of the draw; a 16-bit multiply-shift draw below 64 is biased by
         // under 0.1%.
         let field = |i: u32, bound: u64| ((((draw >> (16 * i)) & 0xFFFF) * bound) >> 16) as usize;

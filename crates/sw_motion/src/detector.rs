@@ -11,7 +11,7 @@ use ndarray::ArrayView2;
 use sw_core::MotionGrid;
 
 use crate::MotionError;
-use crate::background::{ModelParams, SampleModel};
+use crate::background::SampleModel;
 use crate::blobs::{Blob, BlobLabeler};
 use crate::cleanup::MajorityFilter;
 use crate::grid::GridCounter;
@@ -19,7 +19,7 @@ use crate::grid::GridCounter;
 /// Parameters of the per-frame detector. Values outside the documented ranges are clamped
 /// into them by [`Detector::new`] (the config crate rejects them first). Pixel counts are at
 /// the analysis size; rates are per analysed frame.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DetectorOptions {
     /// Samples kept per pixel by the background model (ViBe's N). More samples model
     /// multi-modal backgrounds (leaves, water) better and cost time linearly.
@@ -100,6 +100,24 @@ impl Default for DetectorOptions {
     }
 }
 
+impl DetectorOptions {
+    /// These options with every value clamped into its documented range, so the detector never
+    /// panics on any input (the config crate rejects out-of-range values before this).
+    pub(crate) fn clamped(&self) -> Self {
+        let samples_per_pixel = self.samples_per_pixel.clamp(2, 64);
+        Self {
+            samples_per_pixel,
+            match_radius_luma: self.match_radius_luma.max(1),
+            min_matches: self.min_matches.clamp(1, samples_per_pixel as u8),
+            update_subsampling: self.update_subsampling.clamp(1, 1024),
+            flicker_decrement: self.flicker_decrement.max(1),
+            cleanup_min_votes: self.cleanup_min_votes.clamp(1, 9),
+            min_blob_area_pixels: self.min_blob_area_pixels.max(1),
+            ..*self
+        }
+    }
+}
+
 /// What the detector found on one frame. Reused from frame to frame: copy what you keep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrameAnalysis {
@@ -139,19 +157,7 @@ impl Detector {
         let width = width.max(1);
         let height = height.max(1);
         let area = width * height;
-        let samples = options.samples_per_pixel.clamp(2, 64);
-        let params = ModelParams {
-            sample_count: samples,
-            match_radius_luma: options.match_radius_luma.max(1),
-            min_matches: options.min_matches.clamp(1, samples as u8),
-            update_subsampling: options.update_subsampling.clamp(1, 1024),
-            propagation_enabled: options.propagation_enabled,
-            seed: options.seed,
-            flicker_increment: options.flicker_increment,
-            flicker_decrement: options.flicker_decrement.max(1),
-            flicker_max_extra_radius_luma: options.flicker_max_extra_radius_luma,
-            absorb_after_frames: options.absorb_after_frames,
-        };
+        let options = options.clamped();
         let grid = GridCounter::new(
             width,
             height,
@@ -168,9 +174,9 @@ impl Detector {
             width,
             height,
             max_hole_area_pixels: options.max_hole_area_pixels,
-            min_blob_area_pixels: options.min_blob_area_pixels.max(1),
-            model: SampleModel::new(width, height, params),
-            cleanup: MajorityFilter::new(width, height, options.cleanup_min_votes.clamp(1, 9)),
+            min_blob_area_pixels: options.min_blob_area_pixels,
+            model: SampleModel::new(width, height, options),
+            cleanup: MajorityFilter::new(width, height, options.cleanup_min_votes),
             labeler: BlobLabeler::new(width, height),
             grid,
             frame: vec![0; area],

@@ -267,7 +267,7 @@ impl Running {
         let give_up_shared = Arc::clone(&shared);
         let spawned = motion::spawn(MotionInputs {
             camera: plan.id().clone(),
-            detector: plan.config.detector.clone(),
+            detector: plan.config.detector,
             events: plan.config.events.clone(),
             frames,
             health,
