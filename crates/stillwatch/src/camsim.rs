@@ -16,6 +16,7 @@ use sw_camsim::{
     AuthOptions, CamsimOptions, Codec, Credentials, MountOptions, Resolution, Secret, Simulator,
     SourceOptions, SyntheticOptions,
 };
+use sw_core::{StreamKind, Vendor, vendor_path};
 
 #[derive(Debug, clap::Args)]
 pub struct CamsimArgs {
@@ -129,11 +130,12 @@ fn options(args: &CamsimArgs) -> anyhow::Result<CamsimOptions> {
         .map(|(width, height)| Resolution::new(width, height));
     let mounts = (1..=args.cameras)
         .map(|n| {
-            let path = if n % 2 == 1 {
-                format!("/Streaming/Channels/{n}02")
+            let vendor = if n % 2 == 1 {
+                Vendor::Hikvision
             } else {
-                format!("/cam/realmonitor?channel={n}&subtype=1")
+                Vendor::Dahua
             };
+            let path = vendor_path(vendor, n, StreamKind::Sub);
             let source = match (&args.file, &args.sequence) {
                 (Some(path), _) => SourceOptions::File { path: path.clone() },
                 (None, Some(dir)) => SourceOptions::ImageSequence {

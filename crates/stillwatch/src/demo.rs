@@ -19,6 +19,7 @@ use sw_camsim::{
     AuthOptions, CamsimOptions, Credentials, MountOptions, Secret, Simulator, SourceOptions,
     SyntheticOptions,
 };
+use sw_core::{StreamKind, Vendor, vendor_path};
 use sw_service::{EventsOutput, Service, ServiceOptions};
 
 #[derive(Debug, clap::Args)]
@@ -33,10 +34,10 @@ pub struct DemoArgs {
 
 const USERNAME: &str = "stillwatch";
 const PASSWORD: &str = "demo-password";
-const HIKVISION_SUB: &str = "/Streaming/Channels/102";
-const DAHUA_SUB: &str = "/cam/realmonitor?channel=1&subtype=1";
-const QUIET: &str = "/Streaming/Channels/202";
-const LOCKED: &str = "/Streaming/Channels/302";
+/// Hikvision-style channels of the quiet and the locked camera (the moving ones are channel 1
+/// of each vendor).
+const QUIET_CHANNEL: u32 = 2;
+const LOCKED_CHANNEL: u32 = 3;
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let temporary = tempfile::tempdir().context("creating a temporary folder")?;
@@ -97,16 +98,17 @@ fn simulated_fleet() -> CamsimOptions {
         username: USERNAME.to_string(),
         password: Secret::new(password.to_string()),
     };
-    let mut gate = MountOptions::synthetic(HIKVISION_SUB, 1);
+    let hikvision = |channel| vendor_path(Vendor::Hikvision, channel, StreamKind::Sub);
+    let mut gate = MountOptions::synthetic(hikvision(1), 1);
     gate.auth = AuthOptions::DigestMd5(credentials(PASSWORD));
-    let yard = MountOptions::synthetic(DAHUA_SUB, 2);
-    let mut quiet = MountOptions::synthetic(QUIET, 3);
+    let yard = MountOptions::synthetic(vendor_path(Vendor::Dahua, 1, StreamKind::Sub), 2);
+    let mut quiet = MountOptions::synthetic(hikvision(QUIET_CHANNEL), 3);
     quiet.source = SourceOptions::Synthetic(SyntheticOptions {
         seed: 3,
         shapes: 0,
         ..SyntheticOptions::default()
     });
-    let mut locked = MountOptions::synthetic(LOCKED, 4);
+    let mut locked = MountOptions::synthetic(hikvision(LOCKED_CHANNEL), 4);
     locked.auth = AuthOptions::Basic(credentials("a-different-password"));
     CamsimOptions {
         mounts: vec![gate, yard, quiet, locked],
@@ -146,11 +148,17 @@ stream = "sub"
 
 [[cameras]]
 id = "car-park"
-url = "rtsp://127.0.0.1:{port}{QUIET}"
+vendor = "hikvision"
+host = "127.0.0.1"
+port = {port}
+channel = {QUIET_CHANNEL}
 
 [[cameras]]
 id = "lobby"
-url = "rtsp://127.0.0.1:{port}{LOCKED}"
+vendor = "hikvision"
+host = "127.0.0.1"
+port = {port}
+channel = {LOCKED_CHANNEL}
 username = "{USERNAME}"
 password_file = "camera.password"
 "#

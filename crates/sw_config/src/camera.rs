@@ -11,11 +11,11 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 
-use sw_core::CameraId;
+use sw_core::{CameraId, StreamKind, Vendor};
 use sw_motion::{DetectorOptions, EventOptions};
 use toml::Spanned;
 
-use crate::raw::{self, Stream, Vendor};
+use crate::raw;
 use crate::service::ServiceConfig;
 use crate::validate::{ConfigError, Context, non_zero};
 use crate::{AnalysisOptions, detector};
@@ -267,7 +267,7 @@ fn url(entry: &Spanned<raw::Camera>, context: &Context<'_>) -> Result<String, Co
             let stream = raw
                 .stream
                 .as_ref()
-                .map_or(Stream::Sub, |value| *value.get_ref());
+                .map_or(StreamKind::Sub, |value| *value.get_ref());
             Ok(vendor_url(
                 *vendor.get_ref(),
                 &host_text,
@@ -279,23 +279,11 @@ fn url(entry: &Spanned<raw::Camera>, context: &Context<'_>) -> Result<String, Co
     }
 }
 
-fn vendor_url(vendor: Vendor, host: &str, port: u32, channel: u32, stream: Stream) -> String {
-    match vendor {
-        Vendor::Hikvision => {
-            let track = match stream {
-                Stream::Main => 1,
-                Stream::Sub => 2,
-            };
-            format!("rtsp://{host}:{port}/Streaming/Channels/{channel}{track:02}")
-        }
-        Vendor::Dahua => {
-            let subtype = match stream {
-                Stream::Main => 0,
-                Stream::Sub => 1,
-            };
-            format!("rtsp://{host}:{port}/cam/realmonitor?channel={channel}&subtype={subtype}")
-        }
-    }
+fn vendor_url(vendor: Vendor, host: &str, port: u32, channel: u32, stream: StreamKind) -> String {
+    format!(
+        "rtsp://{host}:{port}{}",
+        sw_core::vendor_path(vendor, channel, stream)
+    )
 }
 
 /// Checks a written URL. The message never repeats the URL: it may hold a password.

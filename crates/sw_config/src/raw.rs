@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use sw_core::{StreamKind, Vendor};
 use toml::Spanned;
 
 /// A value as written, with its byte span in the file.
@@ -57,7 +58,7 @@ pub(crate) struct Camera {
     pub host: Value<String>,
     pub port: Value<u32>,
     pub channel: Value<u32>,
-    pub stream: Value<Stream>,
+    pub stream: Value<StreamKind>,
     pub username: Value<String>,
     /// Refused: passwords never live in the config body. Parsed without keeping the value, so
     /// that it can be refused with a helpful message and is never held or printed.
@@ -73,22 +74,6 @@ pub(crate) struct Camera {
     pub detector: Detector,
     #[serde(default)]
     pub events: Events,
-}
-
-/// Camera makers whose RTSP paths the config can build from a host and a channel.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Vendor {
-    Hikvision,
-    Dahua,
-}
-
-/// A camera's main (full resolution) or sub (reduced) stream.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Stream {
-    Main,
-    Sub,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -78,6 +78,36 @@ impl fmt::Debug for CameraId {
     }
 }
 
+/// Camera makers whose well-known RTSP paths Stillwatch builds from a channel number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vendor {
+    Hikvision,
+    Dahua,
+}
+
+/// A camera's main (full resolution) or sub (reduced) stream; analysis uses sub-streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamKind {
+    Main,
+    Sub,
+}
+
+/// The vendor's RTSP path (with query) for `channel`'s `stream`:
+/// Hikvision `/Streaming/Channels/<channel><01|02>`, Dahua
+/// `/cam/realmonitor?channel=<channel>&subtype=<0|1>`.
+pub fn vendor_path(vendor: Vendor, channel: u32, stream: StreamKind) -> String {
+    match (vendor, stream) {
+        (Vendor::Hikvision, StreamKind::Main) => format!("/Streaming/Channels/{channel}01"),
+        (Vendor::Hikvision, StreamKind::Sub) => format!("/Streaming/Channels/{channel}02"),
+        (Vendor::Dahua, StreamKind::Main) => {
+            format!("/cam/realmonitor?channel={channel}&subtype=0")
+        }
+        (Vendor::Dahua, StreamKind::Sub) => format!("/cam/realmonitor?channel={channel}&subtype=1"),
+    }
+}
+
 /// A password or other secret. `Debug` and `Display` print `***`; only [`Secret::expose`]
 /// reveals it, for handing to the one place that needs it (an RTSP client, an auth check),
 /// never to a log, error, metric, audit record or status.
@@ -221,6 +251,39 @@ mod tests {
             CameraId::new("x".repeat(65)),
             Err(CameraIdError::TooLong { .. })
         ));
+    }
+
+    #[test]
+    fn vendor_paths() {
+        let table = [
+            (
+                Vendor::Hikvision,
+                1,
+                StreamKind::Main,
+                "/Streaming/Channels/101",
+            ),
+            (
+                Vendor::Hikvision,
+                12,
+                StreamKind::Sub,
+                "/Streaming/Channels/1202",
+            ),
+            (
+                Vendor::Dahua,
+                3,
+                StreamKind::Main,
+                "/cam/realmonitor?channel=3&subtype=0",
+            ),
+            (
+                Vendor::Dahua,
+                1,
+                StreamKind::Sub,
+                "/cam/realmonitor?channel=1&subtype=1",
+            ),
+        ];
+        for (vendor, channel, stream, expected) in table {
+            assert_eq!(vendor_path(vendor, channel, stream), expected);
+        }
     }
 
     #[test]
