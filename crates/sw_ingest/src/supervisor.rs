@@ -557,14 +557,16 @@ impl Supervisor {
             luma,
         };
         self.frames_delivered += 1;
+        // The status counts the frame before it is queued, so that whoever takes it from the
+        // queue never sees a status that lags behind it.
+        let mut status = lock(&self.status);
+        status.frames_received += 1;
+        status.last_frame_unix_millis = Some(unix_millis_now());
         if self.sinks.frames.push(frame) {
             self.frames_dropped_by_queue += 1;
         }
-        let mut status = lock(&self.status);
-        status.frames_received += 1;
         status.frames_dropped =
             self.frames_dropped_by_queue + self.frames_replaced_before + replaced_now;
-        status.last_frame_unix_millis = Some(unix_millis_now());
     }
 
     /// The expected time between frames: the analysis rate, or the stream's own rate when it
