@@ -58,6 +58,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let service = Service::start(ServiceOptions {
         config_path: config.clone(),
         events: Some(EventsOutput::File(events.clone())),
+        shard: None,
     })
     .context("starting the service")?;
     println!(

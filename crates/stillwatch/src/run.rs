@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use sw_service::{EventsOutput, ServiceOptions};
+use sw_service::{EventsOutput, ServiceOptions, Shard};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -17,6 +17,10 @@ pub struct RunArgs {
     /// `service.events_path`.
     #[arg(long)]
     pub events: Option<PathBuf>,
+    /// Watch only this replica's share of the cameras: replica I (from 0) of N, chosen by
+    /// rendezvous hashing on the camera id, so adding a replica moves only its own share.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
@@ -29,6 +33,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                 EventsOutput::File(path.clone())
             }
         }),
+        shard: args.shard,
     };
     sw_service::run(options)
         .with_context(|| format!("running the service from {}", args.config.display()))

@@ -27,6 +27,7 @@ mod camera;
 mod motion;
 mod output;
 mod service;
+mod shard;
 
 use std::path::PathBuf;
 
@@ -38,6 +39,7 @@ use sw_ingest::IngestError;
 
 pub use output::{EventsOutput, HEALTH_SCHEMA};
 pub use service::{ReloadSummary, SHUTDOWN_TIMEOUT, Service, StatusHandle};
+pub use shard::{Shard, ShardError};
 pub use sw_ingest::{CameraState, CameraStatus, HealthEvent, HealthKind};
 
 /// How to run the service.
@@ -48,6 +50,8 @@ pub struct ServiceOptions {
     /// Where events go. `None`: `service.events_path` from the config, or standard output
     /// when that is absent too.
     pub events: Option<EventsOutput>,
+    /// Watch only the cameras this replica owns (`--shard I/N`); `None` watches all.
+    pub shard: Option<Shard>,
 }
 
 /// What stops the service from starting or from finishing cleanly. A single camera's trouble

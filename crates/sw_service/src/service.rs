@@ -15,6 +15,7 @@ use sw_ingest::CameraStatus;
 
 use crate::camera::{Camera, CameraPlan};
 use crate::output::{EventsOutput, Output};
+use crate::shard::Shard;
 use crate::{ServiceError, ServiceOptions};
 
 /// A shutdown (cameras stopped, events closed, output flushed) ends within this.
@@ -68,7 +69,7 @@ impl Service {
     pub fn start(options: ServiceOptions) -> Result<Self, ServiceError> {
         sw_ingest::init().map_err(|error| ServiceError::Init(Box::new(error)))?;
         let config = Config::load(&options.config_path)?;
-        let plans = resolve(&config)?;
+        let plans = resolve(&config, options.shard)?;
         let target = options.events.clone().unwrap_or_else(|| {
             config
                 .service
@@ -84,6 +85,7 @@ impl Service {
         tracing::info!(
             config = %options.config_path.display(),
             cameras = cameras.len(),
+            shard = %options.shard.map_or_else(|| "all".to_owned(), |shard| shard.to_string()),
             events = ?target,
             "service started"
         );
@@ -121,7 +123,7 @@ impl Service {
     /// are not touched. Passwords are read first: if one cannot be, nothing changes.
     /// `service.events_path` takes effect at the next start only.
     pub fn apply(&mut self, config: Config) -> Result<ReloadSummary, ServiceError> {
-        let plans = resolve(&config)?;
+        let plans = resolve(&config, self.options.shard)?;
         if config.service.events_path != self.config.service.events_path {
             tracing::warn!(
                 "service.events_path changed; it takes effect when the service restarts"
@@ -201,11 +203,12 @@ impl Service {
     }
 }
 
-/// Plans for every camera of `config`, passwords read.
-fn resolve(config: &Config) -> Result<Vec<CameraPlan>, ServiceError> {
+/// Plans for every camera of `config` that `shard` owns (all without one), passwords read.
+fn resolve(config: &Config, shard: Option<Shard>) -> Result<Vec<CameraPlan>, ServiceError> {
     config
         .cameras
         .iter()
+        .filter(|camera| shard.is_none_or(|shard| shard.owns(&camera.id)))
         .map(|camera| CameraPlan::resolve(camera, &config.service).map_err(ServiceError::from))
         .collect()
 }

@@ -18,7 +18,7 @@ use sw_camsim::{
     AuthOptions, CamsimOptions, Credentials, MountOptions, Resolution, Secret, Simulator,
     SyntheticOptions,
 };
-use sw_service::{CameraState, CameraStatus, EventsOutput, Service, ServiceOptions};
+use sw_service::{CameraState, CameraStatus, EventsOutput, Service, ServiceOptions, Shard};
 
 const DEADLINE: Duration = Duration::from_secs(40);
 const SMALL: Resolution = Resolution::new(320, 180);
@@ -104,6 +104,7 @@ impl Site {
         Service::start(ServiceOptions {
             config_path: self.config_path(),
             events: None,
+            shard: None,
         })
         .unwrap()
     }
@@ -441,6 +442,7 @@ fn events_can_go_to_a_file_given_in_the_options() {
     let service = Service::start(ServiceOptions {
         config_path: site.config_path(),
         events: Some(EventsOutput::File(elsewhere.clone())),
+        shard: None,
     })
     .unwrap();
     wait_streaming(&service, "dahua", 2);
@@ -464,6 +466,7 @@ fn a_missing_password_variable_fails_the_start_and_says_which() {
     let error = Service::start(ServiceOptions {
         config_path: site.config_path(),
         events: None,
+        shard: None,
     })
     .unwrap_err();
     assert_eq!(
@@ -471,4 +474,44 @@ fn a_missing_password_variable_fails_the_start_and_says_which() {
         "camera gate: cannot read its password (password_env = \"SW_SERVICE_TEST_UNSET_PASSWORD\"): \
          the variable is not set in the service's environment"
     );
+}
+
+#[test]
+fn shards_split_the_cameras_between_replicas() {
+    let site = Site::new();
+    // Disabled cameras are listed in status without connecting anywhere.
+    let cameras: String = (0..12)
+        .map(|i| {
+            camera(
+                &format!("cam-{i}"),
+                "rtsp://127.0.0.1:9/none",
+                "enabled = false",
+            )
+        })
+        .collect();
+    site.write_config(&cameras);
+    let mut seen: Vec<String> = Vec::new();
+    for index in 0..3 {
+        let service = Service::start(ServiceOptions {
+            config_path: site.config_path(),
+            events: None,
+            shard: Some(Shard::new(index, 3).unwrap()),
+        })
+        .unwrap();
+        let share: Vec<String> = service
+            .status()
+            .iter()
+            .map(|status| status.camera.to_string())
+            .collect();
+        assert!(
+            !share.is_empty() && share.len() < 12,
+            "replica {index}: {share:?}"
+        );
+        seen.extend(share);
+        service.shutdown().unwrap();
+    }
+    seen.sort();
+    let mut all: Vec<String> = (0..12).map(|i| format!("cam-{i}")).collect();
+    all.sort();
+    assert_eq!(seen, all, "every camera exactly once over the 3 replicas");
 }
