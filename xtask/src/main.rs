@@ -13,7 +13,8 @@ use std::env;
 use std::process::{Command, ExitCode};
 
 /// Debian 12 packages: GStreamer 1.22 with the plugins ingest and the camera simulator use,
-/// ffmpeg (an independent RTSP client for tests) and mosquitto (a real MQTT broker for tests).
+/// ffmpeg (an independent RTSP client for tests), mosquitto (a real MQTT broker for tests) and
+/// prometheus (for `promtool check metrics` on the `/metrics` output in tests).
 const APT_PACKAGES: &[&str] = &[
     "pkg-config",
     "libgstreamer1.0-dev",
@@ -28,6 +29,7 @@ const APT_PACKAGES: &[&str] = &[
     "ffmpeg",
     "mosquitto",
     "mosquitto-clients",
+    "prometheus",
 ];
 
 const USAGE: &str = "usage: cargo xtask <task>

@@ -7,9 +7,11 @@
 // A command-line tool: printing results is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod audit;
 mod bench;
 mod camsim;
 mod demo;
+mod privacy_report;
 mod run;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +43,9 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The tamper-evident audit log: make its signing keys, verify it offline.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Run the motion pipeline over recorded footage and report speed and, where ground truth
     /// is found, accuracy.
     Bench(bench::BenchArgs),
@@ -55,6 +60,10 @@ enum Command {
     /// Serve simulated cameras over RTSP (synthetic scenes, a file or an image sequence) until
     /// Ctrl-C, for trying Stillwatch or any RTSP client without cameras.
     Camsim(camsim::CamsimArgs),
+    /// Write the privacy report for a configuration: per camera the analysis size and pixel
+    /// density, masks and zones drawn over the frame outline, outputs, retention, and what is
+    /// never collected. For a DPIA; contacts no camera.
+    PrivacyReport(privacy_report::PrivacyReportArgs),
     /// Watch the configured cameras live: motion and health events as JSON Lines until SIGINT
     /// or SIGTERM; SIGHUP reloads the configuration.
     Run(run::RunArgs),
@@ -69,10 +78,17 @@ fn main() -> ExitCode {
     };
     init_logging(args.log_format, default_level);
     let result = match args.command {
+        Command::Audit(audit_command) => match audit::run(&audit_command) {
+            Ok(true) => Ok(()),
+            // The report, already printed, says what is wrong.
+            Ok(false) => return ExitCode::FAILURE,
+            Err(error) => Err(error),
+        },
         Command::Bench(bench_args) => bench::run(&bench_args),
         Command::CheckConfig { file } => check_config(&file),
         Command::Demo(demo_args) => demo::run(&demo_args),
         Command::Camsim(camsim_args) => camsim::run(&camsim_args),
+        Command::PrivacyReport(report_args) => privacy_report::run(&report_args),
         Command::Run(run_args) => run::run(&run_args),
     };
     match result {

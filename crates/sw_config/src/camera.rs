@@ -2,7 +2,7 @@
 //! overrides merged over the top-level settings once, here, at load.
 //!
 //! Owns: [`CameraConfig`], the RTSP URL (written out, or built from a vendor's path scheme),
-//! where the password comes from ([`PasswordSource`]) and reading it, and the refusal of
+//! where the password comes from ([`SecretSource`]) and reading it, and the refusal of
 //! passwords in the config body or in URLs. Does not own: connecting (sw_ingest) or the ranges
 //! of the detector's keys (`detector`, reused here on the merged tables).
 
@@ -15,6 +15,7 @@ use sw_core::{CameraId, StreamKind, Vendor};
 use sw_motion::{DetectorOptions, EventOptions};
 use toml::Spanned;
 
+use crate::privacy::{CameraPrivacy, PrivacyConfig};
 use crate::raw;
 use crate::service::ServiceConfig;
 use crate::validate::{ConfigError, Context, non_zero};
@@ -38,65 +39,75 @@ pub struct CameraConfig {
     pub height: Option<NonZeroU32>,
     pub detector: DetectorOptions,
     pub events: EventOptions,
+    pub privacy: CameraPrivacy,
 }
 
 /// Who the service logs in as, and where the password is read from when the service starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CameraCredentials {
     pub username: String,
-    pub password: PasswordSource,
+    pub password: SecretSource,
 }
 
-/// Where a camera's password comes from. The config never holds the password itself.
+/// Where a secret (a camera's password, a token, an HMAC key) comes from. The config never
+/// holds the secret itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PasswordSource {
+pub enum SecretSource {
     /// An environment variable of the service process.
     Env(String),
-    /// A file holding the password (one trailing newline is ignored); a relative path is taken
+    /// A file holding the secret (one trailing newline is ignored); a relative path is taken
     /// from the config file's folder.
     File(PathBuf),
 }
 
-impl PasswordSource {
-    /// Reads the password now. Errors say which camera and which variable or file, never the
-    /// password. The caller wraps the result in its secret type at once.
+impl SecretSource {
+    /// Reads a camera's password now (see [`SecretSource::read_for`]).
     pub fn read(&self, camera: &CameraId) -> Result<String, ConfigError> {
-        let fail = |key: &'static str, name: String, reason: String| ConfigError::Secret {
-            camera: camera.clone(),
+        self.read_for(&format!("camera {camera}"), "password", "password")
+    }
+
+    /// Reads the secret now. Errors say whose (`owner`: `camera gate`, `[mqtt]`), what it is
+    /// and which variable or file (`<key>_env` / `<key>_file`), never the secret. The caller
+    /// wraps the result in its secret type at once.
+    pub fn read_for(&self, owner: &str, what: &str, key: &str) -> Result<String, ConfigError> {
+        let fail = |key: String, name: String, reason: String| ConfigError::Secret {
+            owner: owner.to_owned(),
+            what: what.to_owned(),
             key,
             name,
             reason,
         };
-        let (key, name, password) = match self {
-            PasswordSource::Env(var) => {
-                let password = std::env::var(var).map_err(|error| {
+        let (env_key, file_key) = (format!("{key}_env"), format!("{key}_file"));
+        let (key, name, secret) = match self {
+            SecretSource::Env(var) => {
+                let secret = std::env::var(var).map_err(|error| {
                     let reason = match error {
                         std::env::VarError::NotPresent => {
                             "the variable is not set in the service's environment"
                         }
                         std::env::VarError::NotUnicode(_) => "the variable is not valid UTF-8",
                     };
-                    fail("password_env", var.clone(), reason.to_owned())
+                    fail(env_key.clone(), var.clone(), reason.to_owned())
                 })?;
-                ("password_env", var.clone(), password)
+                (env_key, var.clone(), secret)
             }
-            PasswordSource::File(path) => {
+            SecretSource::File(path) => {
                 let name = path.display().to_string();
-                let mut password = std::fs::read_to_string(path)
-                    .map_err(|error| fail("password_file", name.clone(), error.to_string()))?;
-                let without_newline = password
+                let mut secret = std::fs::read_to_string(path)
+                    .map_err(|error| fail(file_key.clone(), name.clone(), error.to_string()))?;
+                let without_newline = secret
                     .strip_suffix('\n')
                     .map(|rest| rest.strip_suffix('\r').unwrap_or(rest).len());
                 if let Some(len) = without_newline {
-                    password.truncate(len);
+                    secret.truncate(len);
                 }
-                ("password_file", name, password)
+                (file_key, name, secret)
             }
         };
-        if password.is_empty() {
-            return Err(fail(key, name, "the password is empty".to_owned()));
+        if secret.is_empty() {
+            return Err(fail(key, name, format!("the {what} is empty")));
         }
-        Ok(password)
+        Ok(secret)
     }
 }
 
@@ -127,6 +138,7 @@ pub(crate) fn cameras(
     raw: &raw::Config,
     analysis: &AnalysisOptions,
     service: &ServiceConfig,
+    privacy: &PrivacyConfig,
     context: &Context<'_>,
 ) -> Result<Vec<CameraConfig>, ConfigError> {
     let mut seen: HashMap<CameraId, (usize, usize)> = HashMap::new();
@@ -134,7 +146,7 @@ pub(crate) fn cameras(
     for (index, entry) in raw.cameras.iter().enumerate() {
         let prefix = format!("cameras[{index}].");
         let context = context.scoped(&prefix);
-        let camera = camera(entry, raw, analysis, service, &context)?;
+        let camera = camera(entry, raw, analysis, service, privacy, &context)?;
         let line = context.line(entry.span());
         if let Some((first, first_line)) = seen.get(&camera.id) {
             let id = entry
@@ -162,6 +174,7 @@ fn camera(
     top: &raw::Config,
     analysis: &AnalysisOptions,
     service: &ServiceConfig,
+    privacy: &PrivacyConfig,
     context: &Context<'_>,
 ) -> Result<CameraConfig, ConfigError> {
     let raw = entry.get_ref();
@@ -193,6 +206,7 @@ fn camera(
             240,
         )?)),
     };
+    let width = non_zero(context.in_range("width", &raw.width, 16, 1920, analysis.width.get())?);
     Ok(CameraConfig {
         url: url(entry, context)?,
         credentials: credentials(raw, context)?,
@@ -208,8 +222,9 @@ fn camera(
             60,
             service.analysis_fps.get(),
         )?),
-        width: non_zero(context.in_range("width", &raw.width, 16, 1920, analysis.width.get())?),
+        width,
         height,
+        privacy: crate::privacy::camera(raw, &id, width.get(), privacy, context)?,
         detector: detector::detector(&raw.detector.over(&top.detector), context)?,
         events: detector::events(&raw.events.over(&top.events), context)?,
         id,
@@ -366,7 +381,7 @@ fn credentials(
                 "must be the name of an environment variable (letters, digits and '_', not \
                  starting with a digit) that holds the password, not the password itself",
             )?;
-            Some((var.span(), PasswordSource::Env(name.clone())))
+            Some((var.span(), SecretSource::Env(name.clone())))
         }
         (None, Some(file)) => {
             context.check(
@@ -376,7 +391,7 @@ fn credentials(
                 "must name a file",
             )?;
             let path = context.base_dir().join(file.get_ref());
-            Some((file.span(), PasswordSource::File(path)))
+            Some((file.span(), SecretSource::File(path)))
         }
         (None, None) => None,
     };
@@ -457,7 +472,7 @@ mod tests {
     #[test]
     fn camera_settings_default_to_the_top_level_and_override_it() {
         let config = parse(
-            "[analysis]\nwidth = 400\n[service]\nanalysis_fps = 4\n\
+            "[analysis]\nwidth = 240\n[service]\nanalysis_fps = 4\n\
              [detector]\nsamples_per_pixel = 20\nmatch_radius_luma = 12\n\
              [events]\ncooldown_millis = 500\n\
              [[cameras]]\nid = \"a\"\nurl = \"rtsp://a/x\"\n\
@@ -474,7 +489,7 @@ mod tests {
         assert_eq!(a.transport, Transport::Tcp);
         assert_eq!(
             (a.analysis_fps.get(), a.width.get(), a.height),
-            (4, 400, None)
+            (4, 240, None)
         );
         assert_eq!(a.detector, config.detector);
         assert_eq!(a.events, config.events);
@@ -509,10 +524,10 @@ mod tests {
             .map(|camera| camera.credentials.clone().unwrap())
             .collect();
         assert_eq!(sources[0].username, "admin");
-        assert_eq!(sources[0].password, PasswordSource::Env("A_PW".into()));
+        assert_eq!(sources[0].password, SecretSource::Env("A_PW".into()));
         assert_eq!(
             sources[1].password,
-            PasswordSource::File(Path::new("/etc/sw/secrets/b").to_path_buf())
+            SecretSource::File(Path::new("/etc/sw/secrets/b").to_path_buf())
         );
     }
 
@@ -528,16 +543,16 @@ mod tests {
         for (content, expected) in cases {
             let path = dir.path().join("pw");
             std::fs::write(&path, content).unwrap();
-            let read = PasswordSource::File(path).read(&camera);
+            let read = SecretSource::File(path).read(&camera);
             assert_eq!(read.as_deref().map_err(|_| ()), expected, "for {content:?}");
         }
-        let missing = PasswordSource::File(dir.path().join("nope")).read(&camera);
+        let missing = SecretSource::File(dir.path().join("nope")).read(&camera);
         let message = missing.unwrap_err().to_string();
         assert!(
             message.starts_with("camera gate: cannot read its password (password_file = "),
             "{message}"
         );
-        let unset = PasswordSource::Env("SW_CONFIG_TEST_SURELY_UNSET".into()).read(&camera);
+        let unset = SecretSource::Env("SW_CONFIG_TEST_SURELY_UNSET".into()).read(&camera);
         assert_eq!(
             unset.unwrap_err().to_string(),
             "camera gate: cannot read its password (password_env = \"SW_CONFIG_TEST_SURELY_UNSET\"): \

@@ -3,14 +3,16 @@
 //!
 //! Owns: the file format, defaults, validation and the error messages that name the file, line
 //! and key; per-camera overrides merged over the top-level sections; where camera passwords
-//! come from ([`PasswordSource`]). Does not own: what the values mean (the option structs of
+//! come from ([`SecretSource`]). Does not own: what the values mean (the option structs of
 //! `sw_motion` and the other stages document that), reading any input other than the config
-//! file and, when asked, a camera's password ([`PasswordSource::read`]).
+//! file and, when asked, a camera's password ([`SecretSource::read`]).
 //!
 //! Every key is documented, with its default and range, in `configs/README.md`.
 
 mod camera;
 mod detector;
+mod outputs;
+mod privacy;
 mod raw;
 mod service;
 mod validate;
@@ -21,7 +23,9 @@ use std::path::{Path, PathBuf};
 
 use sw_motion::{DetectorOptions, EventOptions};
 
-pub use camera::{CameraConfig, CameraCredentials, PasswordSource, Transport};
+pub use camera::{CameraConfig, CameraCredentials, SecretSource, Transport};
+pub use outputs::{AuditConfig, HttpConfig, MqttConfig, WebhookConfig, WebhookUrl};
+pub use privacy::{CameraPrivacy, PrivacyConfig};
 pub use service::ServiceConfig;
 pub use validate::ConfigError;
 
@@ -33,6 +37,16 @@ pub struct Config {
     pub events: EventOptions,
     /// `[service]`: settings of `stillwatch run`.
     pub service: ServiceConfig,
+    /// `[privacy]`: the resolution ceiling, evidence folder, retention.
+    pub privacy: PrivacyConfig,
+    /// `[audit]`: `None` when the section is absent (no audit log).
+    pub audit: Option<AuditConfig>,
+    /// `[http]`: `None` when the section is absent (no HTTP server).
+    pub http: Option<HttpConfig>,
+    /// `[mqtt]`: `None` when the section is absent.
+    pub mqtt: Option<MqttConfig>,
+    /// `[[webhooks]]`, in file order.
+    pub webhooks: Vec<WebhookConfig>,
     /// `[[cameras]]`, in file order, each with its overrides merged in.
     pub cameras: Vec<CameraConfig>,
 }

@@ -23,7 +23,97 @@ pub(crate) struct Config {
     #[serde(default)]
     pub service: Service,
     #[serde(default)]
+    pub privacy: Privacy,
+    pub audit: Option<Spanned<Audit>>,
+    pub http: Option<Spanned<Http>>,
+    pub mqtt: Option<Spanned<Mqtt>>,
+    #[serde(default)]
+    pub webhooks: Vec<Spanned<Webhook>>,
+    #[serde(default)]
     pub cameras: Vec<Spanned<Camera>>,
+}
+
+/// `[privacy]`: the resolution ceiling, evidence folder and retention.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Privacy {
+    pub max_pixels_per_metre: Value<f64>,
+    pub max_width_without_scene: Value<u32>,
+    pub ceiling_override_reason: Value<String>,
+    pub evidence_dir: Value<String>,
+    pub retention_days: Value<u32>,
+}
+
+/// `[[cameras.zones]]`: a named area.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Zone {
+    pub name: Value<String>,
+    pub polygon: Value<Vec<[f64; 2]>>,
+    pub sensitivity: Value<f64>,
+    pub min_area_fraction: Value<f64>,
+}
+
+/// A camera's `evidence` setting.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Evidence {
+    Off,
+    Silhouette,
+    Pixelated,
+}
+
+/// `[audit]`: the tamper-evident log.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Audit {
+    pub dir: Value<String>,
+    pub signing_key_file: Value<String>,
+    pub fsync_interval_millis: Value<u64>,
+    pub checkpoint_every_records: Value<u64>,
+    pub checkpoint_interval_secs: Value<u64>,
+}
+
+/// `[mqtt]`: the broker.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Mqtt {
+    pub host: Value<String>,
+    pub port: Value<u16>,
+    pub topic_prefix: Value<String>,
+    pub discovery_enabled: Option<bool>,
+    pub discovery_prefix: Value<String>,
+    pub client_id: Value<String>,
+    pub instance_id: Value<String>,
+    pub username: Value<String>,
+    pub password_env: Value<String>,
+    pub password_file: Value<String>,
+    pub tls_enabled: Option<bool>,
+    pub tls_ca_file: Value<String>,
+    pub spill_dir: Value<String>,
+    pub memory_queue_events: Value<usize>,
+}
+
+/// One `[[webhooks]]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Webhook {
+    pub url: Value<String>,
+    pub url_env: Value<String>,
+    pub url_file: Value<String>,
+    pub hmac_secret_env: Value<String>,
+    pub hmac_secret_file: Value<String>,
+    pub timeout_millis: Value<u64>,
+    pub outbox_dir: Value<String>,
+}
+
+/// `[http]`: status API and metrics.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Http {
+    pub bind: Value<String>,
+    pub token_env: Value<String>,
+    pub token_file: Value<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +160,13 @@ pub(crate) struct Camera {
     pub analysis_fps: Value<u32>,
     pub width: Value<u32>,
     pub height: Value<u32>,
+    pub scene_width_m: Value<f64>,
+    #[serde(default)]
+    pub masks: Vec<Spanned<Vec<[f64; 2]>>>,
+    #[serde(default)]
+    pub zones: Vec<Spanned<Zone>>,
+    pub evidence: Value<Evidence>,
+    pub evidence_block_pixels: Value<u32>,
     #[serde(default)]
     pub detector: Detector,
     #[serde(default)]

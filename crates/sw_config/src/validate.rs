@@ -13,7 +13,6 @@ use toml::Spanned;
 
 use crate::raw::{self, Value};
 use crate::{AnalysisOptions, Config, Source};
-use sw_core::CameraId;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -38,12 +37,15 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-    /// A camera's password could not be read at service start (the config itself was valid).
-    /// Names where the password was to come from, never the password.
-    #[error("camera {camera}: cannot read its password ({key} = {name:?}): {reason}")]
+    /// A secret (a camera's password, the HTTP token, ...) could not be read at service start
+    /// (the config itself was valid). Names where it was to come from, never the secret.
+    #[error("{owner}: cannot read its {what} ({key} = {name:?}): {reason}")]
     Secret {
-        camera: CameraId,
-        key: &'static str,
+        /// Whose secret: `camera gate`, `[http]`, `[mqtt]`, `webhooks[0]`.
+        owner: String,
+        /// What it is: `password`, `token`, `HMAC secret`.
+        what: String,
+        key: String,
         name: String,
         reason: String,
     },
@@ -180,10 +182,21 @@ pub(crate) fn non_zero(value: u32) -> NonZeroU32 {
 pub(crate) fn config(raw: raw::Config, context: &Context<'_>) -> Result<Config, ConfigError> {
     let analysis = analysis(&raw.analysis, context)?;
     let service = crate::service::service(&raw.service, context)?;
-    let cameras = crate::camera::cameras(&raw, &analysis, &service, context)?;
+    let audit = crate::outputs::audit(raw.audit.as_ref(), context)?;
+    let privacy = crate::privacy::privacy(
+        &raw.privacy,
+        audit.as_ref().map(|audit| audit.dir.as_path()),
+        context,
+    )?;
+    let cameras = crate::camera::cameras(&raw, &analysis, &service, &privacy, context)?;
     Ok(Config {
         detector: crate::detector::detector(&raw.detector, context)?,
         events: crate::detector::events(&raw.events, context)?,
+        audit,
+        privacy,
+        http: crate::outputs::http(raw.http.as_ref(), context)?,
+        mqtt: crate::outputs::mqtt(raw.mqtt.as_ref(), context)?,
+        webhooks: crate::outputs::webhooks(&raw.webhooks, context)?,
         analysis,
         service,
         cameras,

@@ -273,6 +273,8 @@ impl Running {
             health,
             stop,
             records: output.sender(),
+            metrics: output.metrics().camera(plan.id()),
+            privacy: plan.config.privacy.clone(),
             on_give_up: Box::new(move |reason| stop_after_failure(&give_up_shared, reason)),
         });
         match spawned {

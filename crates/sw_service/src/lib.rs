@@ -26,6 +26,7 @@
 mod camera;
 mod motion;
 mod output;
+mod retention;
 mod service;
 mod shard;
 
@@ -88,6 +89,12 @@ pub enum ServiceError {
     },
     #[error("cannot listen for signals")]
     Signals(#[source] std::io::Error),
+    #[error("audit log")]
+    Audit(#[from] sw_audit::AuditError),
+    #[error("HTTP status API")]
+    Http(#[from] sw_http::HttpError),
+    #[error("output")]
+    Sink(#[from] sw_sinks::SinkError),
 }
 
 /// `error` and its sources, joined with ": ", for a log line or a status reason.

@@ -20,12 +20,17 @@ use std::panic::{self, AssertUnwindSafe};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender, select};
-use sw_core::{CameraId, Frame};
+use std::time::Instant;
+
+use sw_config::CameraPrivacy;
+use sw_core::{CameraId, EventPhase, Frame, MotionEvent};
+use sw_http::CameraMetrics;
 use sw_ingest::{HealthEvent, HealthKind};
 use sw_motion::{Detector, DetectorOptions, EventOptions, EventTracker};
+use sw_privacy::{EvidenceWriter, PrivacyMask, ZoneAccumulator, ZoneHit, Zones};
 
 use crate::ServiceError;
-use crate::output::Record;
+use crate::output::{Emitted, Record};
 
 /// A motion loop that panics this many times is given up: the camera is marked failed.
 pub(crate) const MAX_MOTION_RESTARTS: u32 = 3;
@@ -40,6 +45,8 @@ pub(crate) struct MotionInputs {
     /// Never sent on: dropping the sender tells the thread to finish.
     pub stop: Receiver<()>,
     pub records: Sender<Record>,
+    pub metrics: CameraMetrics,
+    pub privacy: CameraPrivacy,
     /// Called with the reason when the loop is given up after too many panics: it stops the
     /// camera's ingest (the thread keeps draining its channels until they close).
     pub on_give_up: Box<dyn FnOnce(String) + Send>,
@@ -76,9 +83,11 @@ fn run(inputs: MotionInputs) {
         health,
         stop,
         records,
+        metrics,
+        privacy,
         on_give_up,
     } = inputs;
-    let mut worker = Worker::new(camera, detector, events, records);
+    let mut worker = Worker::new(camera, detector, events, records, metrics, privacy);
     let ended = supervise(MAX_MOTION_RESTARTS, |attempt| {
         if attempt > 0 {
             worker.recover_from_panic();
@@ -149,6 +158,15 @@ struct Worker {
     /// `seq` and `pts_nanos` of the last frame analysed, to date an event closed early.
     last_frame: Option<(u64, u64)>,
     records: Sender<Record>,
+    metrics: CameraMetrics,
+    /// Masks and zones as configured, and rasterised at the detector's frame size.
+    privacy: CameraPrivacy,
+    mask: PrivacyMask,
+    zones: Zones,
+    zone_hits: Vec<ZoneHit>,
+    zone_times: ZoneAccumulator,
+    /// Opt-in evidence images, written on an event's start and updates.
+    evidence: Option<EvidenceWriter>,
     /// Set once the records channel is closed, so that is reported once.
     output_closed: bool,
     /// False once analysis has been given up: frames are then discarded.
@@ -161,6 +179,8 @@ impl Worker {
         detector_options: DetectorOptions,
         events: EventOptions,
         records: Sender<Record>,
+        metrics: CameraMetrics,
+        privacy: CameraPrivacy,
     ) -> Self {
         Self {
             tracker: EventTracker::new(camera.clone(), &events),
@@ -169,6 +189,13 @@ impl Worker {
             detector: None,
             last_frame: None,
             records,
+            metrics,
+            mask: PrivacyMask::new(&[], 0, 0),
+            zones: Zones::new(&[], &PrivacyMask::new(&[], 0, 0)),
+            zone_hits: Vec::new(),
+            zone_times: ZoneAccumulator::new(&privacy.zones),
+            evidence: privacy.evidence.clone().map(EvidenceWriter::new),
+            privacy,
             output_closed: false,
             analysing: true,
         }
@@ -194,14 +221,14 @@ impl Worker {
                     Err(_) => health_open = false,
                 },
                 recv(frames) -> frame => match frame {
-                    Ok(frame) => {
+                    Ok(mut frame) => {
                         let mut reconnected = false;
                         for event in health.try_iter() {
                             reconnected |= self.on_health(event, frames);
                         }
                         // A frame taken before a `Connected` was seen may predate it.
                         if self.analysing && !reconnected {
-                            self.on_frame(&frame);
+                            self.on_frame(&mut frame);
                         }
                     }
                     Err(_) => break,
@@ -227,10 +254,12 @@ impl Worker {
                 }
                 self.close_event();
                 self.detector = None;
+                self.zone_times.reset();
             }
             HealthKind::Disconnected { .. } | HealthKind::Stalled | HealthKind::AuthFailed => {
                 self.close_event();
                 self.detector = None;
+                self.zone_times.reset();
             }
             // Smeared frames until the next key frame would look like motion.
             HealthKind::DecodeError { .. } => self.detector = None,
@@ -242,7 +271,8 @@ impl Worker {
         connected
     }
 
-    fn on_frame(&mut self, frame: &Frame) {
+    fn on_frame(&mut self, frame: &mut Frame) {
+        let started = Instant::now();
         let (width, height) = (frame.width(), frame.height());
         let fits = self
             .detector
@@ -253,6 +283,13 @@ impl Worker {
                 tracing::info!(width, height, "frame size changed; restarting the detector");
             }
             self.detector = Some(Detector::new(width, height, &self.detector_options));
+            self.mask = PrivacyMask::new(&self.privacy.masks, width, height);
+            self.zones = Zones::new(&self.privacy.zones, &self.mask);
+        }
+        // Masked pixels are blanked before the detector sees the frame.
+        if let Err(error) = self.mask.blank(&mut frame.luma.view_mut()) {
+            tracing::warn!(seq = frame.seq, "frame skipped: {error}");
+            return;
         }
         let Some(detector) = self.detector.as_mut() else {
             return;
@@ -265,12 +302,49 @@ impl Worker {
             }
         };
         self.last_frame = Some((frame.seq, frame.pts_nanos));
-        if let Some(event) =
-            self.tracker
-                .update(frame.seq, frame.pts_nanos, analysis, width, height)
+        let event = self
+            .tracker
+            .update(frame.seq, frame.pts_nanos, analysis, width, height);
+        if self
+            .zones
+            .touched(detector.foreground(), &mut self.zone_hits)
+            .is_ok()
         {
-            self.send(Record::Motion(event));
+            self.zone_times.observe(frame.pts_nanos, &self.zone_hits);
         }
+        let evidence = match (self.evidence.as_mut(), &event) {
+            (Some(writer), Some(event)) if event.phase != EventPhase::End => Some(writer.write(
+                event.event_id,
+                frame.seq,
+                frame.luma.view(),
+                detector.foreground(),
+                &self.mask,
+            )),
+            _ => None,
+        };
+        self.metrics.frame_analysed(started.elapsed());
+        match evidence {
+            Some(Ok(written)) => self.send(Record::Evidence(written)),
+            Some(Err(error)) => tracing::warn!(seq = frame.seq, "no evidence image: {error}"),
+            None => {}
+        }
+        if let Some(event) = event {
+            self.emit(event, started);
+        }
+    }
+
+    /// Sends a motion record made from the frame that arrived at `frame_arrived`.
+    fn emit(&mut self, mut event: MotionEvent, frame_arrived: Instant) {
+        event.zones = self.zone_times.names_since(event.start_millis);
+        if event.phase == EventPhase::Start {
+            self.metrics.event_started();
+        }
+        let metrics = self.metrics.clone();
+        self.send(Record::Motion(Emitted {
+            event,
+            frame_arrived,
+            metrics,
+        }));
     }
 
     /// Closes an open event at the last frame analysed (the stream stopped, or is ending).
@@ -279,7 +353,7 @@ impl Worker {
             return;
         };
         if let Some(event) = self.tracker.finish(seq, pts_nanos) {
-            self.send(Record::Motion(event));
+            self.emit(event, Instant::now());
         }
     }
 
@@ -311,7 +385,8 @@ mod tests {
         records
             .try_iter()
             .filter_map(|record| match record {
-                Record::Motion(event) => Some(event),
+                Record::Motion(emitted) => Some(emitted.event),
+                Record::Evidence(_) => None,
                 Record::Health(_) => None,
             })
             .collect()
@@ -349,7 +424,21 @@ mod tests {
             cooldown_millis: 300,
             ..EventOptions::default()
         };
-        Worker::new(camera(), DetectorOptions::default(), events, records)
+        Worker::new(
+            camera(),
+            DetectorOptions::default(),
+            events,
+            records,
+            sw_http::Metrics::new().camera(&camera()),
+            sw_config::Config::parse(
+                "[[cameras]]\nid = \"test-cam\"\nurl = \"rtsp://192.0.2.1/s\"\n",
+                sw_config::Source::BuiltIn,
+            )
+            .unwrap()
+            .cameras[0]
+                .privacy
+                .clone(),
+        )
     }
 
     fn phases(events: &[MotionEvent]) -> Vec<EventPhase> {
@@ -362,7 +451,7 @@ mod tests {
         let (_, frames) = crossbeam_channel::unbounded::<Frame>();
         let mut worker = worker(records_in);
         for seq in 0..5 {
-            worker.on_frame(&frame(seq, (seq > 0).then_some(seq as usize * 3)));
+            worker.on_frame(&mut frame(seq, (seq > 0).then_some(seq as usize * 3)));
         }
         worker.on_health(
             health(HealthKind::Disconnected {
@@ -382,7 +471,7 @@ mod tests {
         let mut worker = worker(records_in);
         // Before the reconnect: a static scene with the square at x = 0.
         for seq in 0..3 {
-            worker.on_frame(&frame(seq, Some(0)));
+            worker.on_frame(&mut frame(seq, Some(0)));
         }
         // A frame from before the reconnect is still queued; it must not be analysed.
         stale_in.send(frame(3, Some(0))).unwrap();
@@ -390,7 +479,7 @@ mod tests {
         assert!(frames.is_empty(), "stale frames are discarded");
         // After it: the square is elsewhere, and stays there.
         for seq in 10..16 {
-            worker.on_frame(&frame(seq, Some(20)));
+            worker.on_frame(&mut frame(seq, Some(20)));
         }
         assert_eq!(motion_events(&records), []);
     }
@@ -400,12 +489,12 @@ mod tests {
         let (records_in, records) = crossbeam_channel::unbounded();
         let mut worker = worker(records_in);
         for seq in 0..3 {
-            worker.on_frame(&frame(seq, None));
+            worker.on_frame(&mut frame(seq, None));
         }
         for seq in 3..6 {
             let mut small = frame(seq, None);
             small.luma = Array2::from_elem((12, 16), 60);
-            worker.on_frame(&small);
+            worker.on_frame(&mut small);
         }
         assert_eq!(worker.detector.as_ref().map(Detector::width), Some(16));
         assert_eq!(motion_events(&records), []);

@@ -1,20 +1,30 @@
 //! Where records leave the service: one writer thread appending JSON Lines to a file or
 //! standard output, fed by a bounded channel that blocks when full (records must not be lost).
 //!
+//! Every record is first appended to the audit log (when there is one) and only then written
+//! anywhere: a record the audit log refused was not emitted.
+//!
 //! Owns: [`Record`] and its JSON form (motion events as `stillwatch.event/1`, health events as
-//! [`HEALTH_SCHEMA`]), the writer thread, flushing (whenever the channel runs empty, and at
-//! the end). Does not own: making records (`motion`) or other sinks (MQTT, webhooks: sw_sinks).
+//! [`HEALTH_SCHEMA`]), which records the audit log gets and their payloads, the writer thread,
+//! flushing (whenever the channel runs empty, and at the end). Does not own: making records
+//! (`motion`), the audit log itself (sw_audit) or other sinks (MQTT, webhooks: sw_sinks).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use serde::Serialize;
+use serde_json::json;
+use sw_audit::{AuditLog, RecordKind};
 use sw_core::MotionEvent;
-use sw_ingest::HealthEvent;
+use sw_http::{CameraMetrics, DEFAULT_RECENT_EVENTS, Metrics, RecentEvents};
+use sw_ingest::{CameraState, HealthEvent, HealthKind};
+use sw_privacy::EvidenceRecord;
+use sw_sinks::{MqttSink, WebhookSink};
 
 use crate::ServiceError;
 
@@ -35,8 +45,19 @@ pub enum EventsOutput {
 /// One line of the output.
 #[derive(Debug, Clone)]
 pub(crate) enum Record {
-    Motion(MotionEvent),
+    Motion(Emitted),
     Health(HealthEvent),
+    /// An evidence image was written: for the audit log only, not the events file.
+    Evidence(EvidenceRecord),
+}
+
+/// A motion record with what the writer measures once it has left: the latency from its
+/// frame's arrival, counted in the camera's metrics.
+#[derive(Debug, Clone)]
+pub(crate) struct Emitted {
+    pub event: MotionEvent,
+    pub frame_arrived: Instant,
+    pub metrics: CameraMetrics,
 }
 
 /// A health event as written: the event's fields under a schema tag of their own.
@@ -48,9 +69,38 @@ struct HealthLine<'a> {
 }
 
 impl Record {
+    /// The audit record this record makes, if any: event starts and ends, and camera
+    /// connections, disconnections, stalls and refused credentials.
+    fn audit_entry(&self) -> Option<(RecordKind, serde_json::Value)> {
+        match self {
+            Record::Motion(emitted) => sw_audit::event_record(&emitted.event),
+            Record::Evidence(written) => Some((
+                RecordKind::EvidenceWritten,
+                serde_json::to_value(written).unwrap_or_default(),
+            )),
+            Record::Health(health) => {
+                let camera = health.camera.as_str();
+                let (kind, payload) = match &health.kind {
+                    HealthKind::Connected => (RecordKind::CameraConnected, json!({})),
+                    HealthKind::Disconnected { reason } => {
+                        (RecordKind::CameraDisconnected, json!({ "reason": reason }))
+                    }
+                    HealthKind::Stalled => (RecordKind::CameraStalled, json!({})),
+                    HealthKind::AuthFailed => (RecordKind::CameraAuthFailed, json!({})),
+                    _ => return None,
+                };
+                let mut payload = payload;
+                payload["camera"] = json!(camera);
+                payload["unix_millis"] = json!(health.unix_millis);
+                Some((kind, payload))
+            }
+        }
+    }
+
     fn write_line(&self, out: &mut impl Write) -> io::Result<()> {
         match self {
-            Record::Motion(event) => serde_json::to_writer(&mut *out, event),
+            Record::Motion(emitted) => serde_json::to_writer(&mut *out, &emitted.event),
+            Record::Evidence(_) => return Ok(()),
             Record::Health(event) => serde_json::to_writer(
                 &mut *out,
                 &HealthLine {
@@ -64,16 +114,80 @@ impl Record {
     }
 }
 
-/// The writer thread and the sender every camera clones.
+/// The writer thread and the sender every camera clones, with the metrics and recent events
+/// the writer keeps up to date (the HTTP API reads them).
 #[derive(Debug)]
 pub(crate) struct Output {
     sender: Sender<Record>,
     thread: JoinHandle<Result<(), ServiceError>>,
+    metrics: Metrics,
+    recent: RecentEvents,
+}
+
+/// Where the writer sends each record besides the events file.
+struct Destinations {
+    audit: Option<AuditLog>,
+    sinks: Sinks,
+    metrics: Metrics,
+    recent: RecentEvents,
+}
+
+/// MQTT and webhooks: they queue internally, so publishing never waits on a broker or an
+/// endpoint. Shared with the service, which shuts them down after the writer has finished.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sinks {
+    pub mqtt: Option<Arc<MqttSink>>,
+    pub webhooks: Vec<Arc<WebhookSink>>,
+}
+
+impl Sinks {
+    fn publish(&self, record: &Record) {
+        match record {
+            Record::Motion(emitted) => {
+                if let Some(mqtt) = &self.mqtt
+                    && let Err(error) = mqtt.publish_event(&emitted.event)
+                {
+                    tracing::warn!("MQTT: {error}");
+                }
+                for hook in &self.webhooks {
+                    if let Err(error) = hook.publish_event(&emitted.event) {
+                        tracing::error!("webhook: {error}");
+                    }
+                }
+            }
+            Record::Health(health) => {
+                let state = match health.kind {
+                    HealthKind::Connected => CameraState::Streaming,
+                    HealthKind::Disconnected { .. } => CameraState::BackingOff,
+                    HealthKind::Stalled => CameraState::Stalled,
+                    HealthKind::AuthFailed => CameraState::AuthFailed,
+                    _ => return,
+                };
+                if let Some(mqtt) = &self.mqtt {
+                    mqtt.publish_camera_state(&health.camera, state);
+                }
+            }
+            Record::Evidence(_) => {}
+        }
+    }
 }
 
 impl Output {
-    /// Opens the target here (so a bad path fails the start) and spawns `events-writer`.
-    pub fn spawn(target: &EventsOutput) -> Result<Self, ServiceError> {
+    /// Opens the target here (so a bad path fails the start) and spawns `events-writer`, which
+    /// appends each record to `audit` (when given) before writing it.
+    pub fn spawn(
+        target: &EventsOutput,
+        audit: Option<AuditLog>,
+        sinks: Sinks,
+    ) -> Result<Self, ServiceError> {
+        let metrics = Metrics::new();
+        let recent = RecentEvents::new(DEFAULT_RECENT_EVENTS);
+        let destinations = Destinations {
+            audit,
+            sinks,
+            metrics: metrics.clone(),
+            recent: recent.clone(),
+        };
         let (name, out): (String, Box<dyn Write + Send>) = match target {
             EventsOutput::Stdout => ("standard output".to_owned(), Box::new(io::stdout())),
             EventsOutput::File(path) => {
@@ -89,12 +203,27 @@ impl Output {
         let thread_name = "events-writer".to_owned();
         let thread = thread::Builder::new()
             .name(thread_name.clone())
-            .spawn(move || write_all(&receiver, BufWriter::new(out), &name))
+            .spawn(move || write_all(&receiver, BufWriter::new(out), &name, &destinations))
             .map_err(|source| ServiceError::Thread {
                 name: thread_name,
                 source,
             })?;
-        Ok(Self { sender, thread })
+        Ok(Self {
+            sender,
+            thread,
+            metrics,
+            recent,
+        })
+    }
+
+    /// The service's metrics (cameras take their handle from here).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The most recent motion records written.
+    pub fn recent(&self) -> &RecentEvents {
+        &self.recent
     }
 
     /// A sender for one more producer.
@@ -133,16 +262,45 @@ fn open_append(path: &Path) -> io::Result<File> {
 
 /// Writes records until every sender is gone, flushing whenever none is waiting. Keeps going
 /// after a failed write (logged once per run of failures) so cameras never block on a dead
-/// writer; returns the first error at the end.
+/// writer; returns the first error at the end. A record the audit log refuses is not written.
 fn write_all(
     receiver: &Receiver<Record>,
     mut out: impl Write,
     name: &str,
+    destinations: &Destinations,
 ) -> Result<(), ServiceError> {
     let mut first_error: Option<io::Error> = None;
     let mut failing = false;
+    let mut audit_failing = false;
     for record in receiver {
+        if let (Some(audit), Some((kind, payload))) = (&destinations.audit, record.audit_entry()) {
+            match audit.append(kind, payload) {
+                Ok(_) => {
+                    audit_failing = false;
+                    destinations.metrics.audit_records_written(1);
+                }
+                Err(error) => {
+                    if !audit_failing {
+                        tracing::error!(
+                            "the audit log refused a record, so it is not emitted (nor are \
+                             later ones until the log accepts records again): {error}"
+                        );
+                    }
+                    audit_failing = true;
+                }
+            }
+        }
+        if audit_failing {
+            continue;
+        }
         let mut result = record.write_line(&mut out);
+        if let Record::Motion(emitted) = &record {
+            emitted
+                .metrics
+                .event_latency(emitted.frame_arrived.elapsed());
+            destinations.recent.push(emitted.event.clone());
+        }
+        destinations.sinks.publish(&record);
         if result.is_ok() && receiver.is_empty() {
             result = out.flush();
         }
@@ -196,7 +354,8 @@ mod tests {
         let path = dir.path().join("nested/events.jsonl");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "{\"earlier\":true}\n").unwrap();
-        let output = Output::spawn(&EventsOutput::File(path.clone())).unwrap();
+        let output =
+            Output::spawn(&EventsOutput::File(path.clone()), None, Sinks::default()).unwrap();
         let sender = output.sender();
         for millis in 0..100 {
             let event = HealthEvent {

@@ -5,16 +5,26 @@
 //! (`run` in the crate root), one camera's parts (`camera`) or writing (`output`).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::num::NonZeroU64;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use sw_config::Config;
-use sw_core::CameraId;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sw_audit::{AuditLog, AuditOptions, FsyncPolicy, RecordKind};
+use sw_config::{AuditConfig, Config, HttpConfig, WebhookUrl};
+use sw_core::{CameraId, Credentials, Secret};
+use sw_http::{HttpOptions, HttpServer, HttpSources, StatusSource};
 use sw_ingest::CameraStatus;
+use sw_sinks::{CameraDescription, MqttOptions, MqttSink, MqttTls, WebhookOptions, WebhookSink};
 
 use crate::camera::{Camera, CameraPlan};
-use crate::output::{EventsOutput, Output};
+use crate::output::{EventsOutput, Output, Sinks};
+use crate::retention::Retention;
 use crate::shard::Shard;
 use crate::{ServiceError, ServiceOptions};
 
@@ -23,6 +33,12 @@ pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(4500);
 
 /// Of [`SHUTDOWN_TIMEOUT`], what stopping the cameras may take; the rest is for the writer.
 const CAMERAS_STOP_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// MQTT and webhooks get this long to hand over or spill what they still hold.
+const SINKS_STOP_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Requests in flight at shutdown get this long to finish.
+const HTTP_STOP_TIMEOUT: Duration = Duration::from_millis(300);
 
 type CameraTable = Arc<Mutex<BTreeMap<CameraId, Camera>>>;
 
@@ -37,6 +53,28 @@ pub struct Service {
     config: Config,
     cameras: CameraTable,
     output: Output,
+    audit: Option<AuditLog>,
+    http: Option<HttpServer>,
+    retention: Option<Retention>,
+    sinks: Sinks,
+    /// Whether `/readyz` says ready: from a completed start until the shutdown begins.
+    ready: Arc<AtomicBool>,
+}
+
+/// What the HTTP API reads: the camera table and whether the service is ready.
+struct HttpStatus {
+    cameras: StatusHandle,
+    ready: Arc<AtomicBool>,
+}
+
+impl StatusSource for HttpStatus {
+    fn cameras(&self) -> Vec<CameraStatus> {
+        self.cameras.get()
+    }
+
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
 }
 
 /// Reads camera status from any thread (e.g. an HTTP server) while the service runs.
@@ -77,7 +115,26 @@ impl Service {
                 .clone()
                 .map_or(EventsOutput::Stdout, EventsOutput::File)
         });
-        let output = Output::spawn(&target)?;
+        let audit = config.audit.as_ref().map(open_audit).transpose()?;
+        if let Some(audit) = &audit {
+            audit.append(
+                RecordKind::ServiceStart,
+                json!({
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "pid": std::process::id(),
+                    "shard": options.shard.map(|shard| shard.to_string()),
+                }),
+            )?;
+            audit.append(
+                RecordKind::ConfigLoaded,
+                config_record(&options.config_path),
+            )?;
+        }
+        let sinks = start_sinks(&config)?;
+        if let Some(mqtt) = &sinks.mqtt {
+            mqtt.announce_cameras(&describe_cameras(&plans))?;
+        }
+        let output = Output::spawn(&target, audit.clone(), sinks.clone())?;
         let cameras: BTreeMap<CameraId, Camera> = plans
             .into_iter()
             .map(|plan| (plan.id().clone(), Camera::start(plan, &output)))
@@ -89,11 +146,42 @@ impl Service {
             events = ?target,
             "service started"
         );
+        let cameras = Arc::new(Mutex::new(cameras));
+        let ready = Arc::new(AtomicBool::new(false));
+        let http = match &config.http {
+            None => None,
+            Some(http) => Some(start_http(
+                http,
+                HttpSources {
+                    status: Arc::new(HttpStatus {
+                        cameras: StatusHandle(Arc::clone(&cameras)),
+                        ready: Arc::clone(&ready),
+                    }),
+                    metrics: output.metrics().clone(),
+                    events: output.recent().clone(),
+                },
+            )?),
+        };
+        let retention = config
+            .privacy
+            .evidence_dir
+            .clone()
+            .map(|dir| {
+                let days = u64::from(config.privacy.retention_days);
+                Retention::start(dir, Duration::from_secs(days * 86_400), audit.clone())
+            })
+            .transpose()?;
+        ready.store(true, Ordering::Relaxed);
         Ok(Self {
             options,
             config,
-            cameras: Arc::new(Mutex::new(cameras)),
+            cameras,
             output,
+            audit,
+            http,
+            retention,
+            sinks,
+            ready,
         })
     }
 
@@ -104,6 +192,11 @@ impl Service {
 
     pub fn status_handle(&self) -> StatusHandle {
         StatusHandle(Arc::clone(&self.cameras))
+    }
+
+    /// Where the HTTP status API listens (the port chosen when `[http] bind` said 0).
+    pub fn http_address(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(HttpServer::local_addr)
     }
 
     /// The config in force.
@@ -124,6 +217,12 @@ impl Service {
     /// `service.events_path` takes effect at the next start only.
     pub fn apply(&mut self, config: Config) -> Result<ReloadSummary, ServiceError> {
         let plans = resolve(&config, self.options.shard)?;
+        if let Some(audit) = &self.audit {
+            audit.append(
+                RecordKind::ConfigLoaded,
+                config_record(&self.options.config_path),
+            )?;
+        }
         if config.service.events_path != self.config.service.events_path {
             tracing::warn!(
                 "service.events_path changed; it takes effect when the service restarts"
@@ -162,7 +261,13 @@ impl Service {
                 }
             }
         }
+        if let Some(audit) = &self.audit {
+            audit_ceiling_overrides(audit, &starting)?;
+        }
         stop_all(stopping, Instant::now() + CAMERAS_STOP_TIMEOUT);
+        for id in &summary.removed {
+            self.output.metrics().remove_camera(id);
+        }
         let started: Vec<Camera> = starting
             .into_iter()
             .map(|plan| Camera::start(plan, &self.output))
@@ -172,6 +277,16 @@ impl Service {
                 .into_iter()
                 .map(|camera| (camera.plan().id().clone(), camera)),
         );
+        if let Some(mqtt) = &self.sinks.mqtt {
+            let plans: Vec<CameraPlan> = lock(&self.cameras)
+                .values()
+                .map(|camera| camera.plan().clone())
+                .collect();
+            mqtt.announce_cameras(&describe_cameras(&plans))?;
+        }
+        if config.mqtt != self.config.mqtt || config.webhooks != self.config.webhooks {
+            tracing::warn!("[mqtt] and [[webhooks]] changes take effect when the service restarts");
+        }
         self.config = config;
         tracing::info!(
             added = ?summary.added,
@@ -186,14 +301,47 @@ impl Service {
     /// Stops every camera (ingest first, then motion threads, which close open events), then
     /// the writer once it has written and flushed everything, within [`SHUTDOWN_TIMEOUT`].
     /// Returns an error when events could not all be written.
-    pub fn shutdown(self) -> Result<(), ServiceError> {
+    pub fn shutdown(mut self) -> Result<(), ServiceError> {
         let started = Instant::now();
+        self.ready.store(false, Ordering::Relaxed);
+        if let Some(http) = self.http.take() {
+            http.shutdown(started + HTTP_STOP_TIMEOUT);
+        }
         let cameras: Vec<Camera> = std::mem::take(&mut *lock(&self.cameras))
             .into_values()
             .collect();
         let count = cameras.len();
         stop_all(cameras, started + CAMERAS_STOP_TIMEOUT);
-        let result = self.output.finish(started + SHUTDOWN_TIMEOUT);
+        let mut result = self.output.finish(started + SHUTDOWN_TIMEOUT);
+        // The writer has finished: the service holds the sinks' last handles.
+        let Sinks { mqtt, webhooks } = std::mem::take(&mut self.sinks);
+        let sinks_deadline = Instant::now() + SINKS_STOP_TIMEOUT;
+        let stopped = mqtt
+            .and_then(Arc::into_inner)
+            .map(|mqtt| mqtt.shutdown(sinks_deadline))
+            .into_iter()
+            .chain(
+                webhooks
+                    .into_iter()
+                    .filter_map(Arc::into_inner)
+                    .map(|hook| hook.shutdown(sinks_deadline)),
+            );
+        for outcome in stopped {
+            if let Err(error) = outcome {
+                tracing::error!("stopping an output: {error}");
+            }
+        }
+        if let Some(retention) = self.retention.take() {
+            retention.stop();
+        }
+        if let Some(audit) = &self.audit {
+            let closed = audit
+                .append(RecordKind::ServiceStop, json!({ "cameras": count }))
+                .and_then(|_| audit.close());
+            if let Err(error) = closed {
+                result = result.and(Err(ServiceError::Audit(error)));
+            }
+        }
         tracing::info!(
             cameras = count,
             millis = started.elapsed().as_millis() as u64,
@@ -201,6 +349,130 @@ impl Service {
         );
         result
     }
+}
+
+/// Starts the MQTT and webhook sinks the config names, reading their secrets.
+fn start_sinks(config: &Config) -> Result<Sinks, ServiceError> {
+    let mqtt = match &config.mqtt {
+        None => None,
+        Some(mqtt) => {
+            let mut options = MqttOptions::new(mqtt.host.clone(), mqtt.spill_dir.clone());
+            options.port = mqtt.port;
+            options.topic_prefix = mqtt.topic_prefix.clone();
+            options.discovery_prefix = mqtt.discovery_prefix.clone();
+            options.client_id = mqtt.client_id.clone();
+            options.instance_id = mqtt.instance_id.clone();
+            options.memory_queue_events = mqtt.memory_queue_events;
+            options.tls = mqtt.tls.then(|| MqttTls {
+                ca_file: mqtt.tls_ca_file.clone(),
+            });
+            if let Some(username) = &mqtt.username {
+                let password = match &mqtt.password {
+                    Some(source) => source.read_for("[mqtt]", "password", "password")?,
+                    None => String::new(),
+                };
+                options.credentials = Some(Credentials::new(username, Secret::new(password)));
+            }
+            Some(Arc::new(MqttSink::start(options)?))
+        }
+    };
+    let webhooks = config
+        .webhooks
+        .iter()
+        .enumerate()
+        .map(|(index, hook)| {
+            let owner = format!("webhooks[{index}]");
+            let url = match &hook.url {
+                WebhookUrl::Written(url) => url.clone(),
+                WebhookUrl::Secret(source) => source.read_for(&owner, "URL", "url")?,
+            };
+            let mut options = WebhookOptions::new(url, hook.outbox_dir.clone());
+            options.timeout = hook.timeout;
+            options.hmac_secret = hook
+                .hmac_secret
+                .as_ref()
+                .map(|source| source.read_for(&owner, "HMAC secret", "hmac_secret"))
+                .transpose()?
+                .map(Secret::new);
+            Ok(Arc::new(WebhookSink::start(options)?))
+        })
+        .collect::<Result<Vec<_>, ServiceError>>()?;
+    Ok(Sinks { mqtt, webhooks })
+}
+
+/// Each camera and its zones, for Home Assistant discovery.
+fn describe_cameras(plans: &[CameraPlan]) -> Vec<CameraDescription> {
+    plans
+        .iter()
+        .map(|plan| CameraDescription {
+            id: plan.id().clone(),
+            zones: plan
+                .config
+                .privacy
+                .zones
+                .iter()
+                .map(|zone| zone.name().to_owned())
+                .collect(),
+        })
+        .collect()
+}
+
+/// Reads the token (if any) and starts the HTTP server `[http]` describes.
+fn start_http(config: &HttpConfig, sources: HttpSources) -> Result<HttpServer, ServiceError> {
+    let token = config
+        .token
+        .as_ref()
+        .map(|source| source.read_for("[http]", "token", "token").map(Secret::new))
+        .transpose()?;
+    Ok(HttpServer::start(
+        HttpOptions {
+            bind: config.bind,
+            token,
+        },
+        sources,
+    )?)
+}
+
+/// Opens the audit log `[audit]` describes, with its signing key.
+fn open_audit(config: &AuditConfig) -> Result<AuditLog, ServiceError> {
+    let mut options = AuditOptions::new(&config.dir);
+    options.signing_key = config
+        .signing_key_file
+        .as_deref()
+        .map(sw_audit::load_signing_key)
+        .transpose()?;
+    options.fsync = config
+        .fsync_interval
+        .map_or(FsyncPolicy::EveryRecord, FsyncPolicy::Interval);
+    options.checkpoint_every_records = NonZeroU64::new(config.checkpoint_every_records);
+    options.checkpoint_interval = Some(config.checkpoint_interval);
+    let audit = AuditLog::open(options)?;
+    if let Some(recovery) = audit.recovery() {
+        tracing::warn!(dir = %config.dir.display(), "the audit log was not closed cleanly last time; recovered: {recovery:?}");
+    }
+    Ok(audit)
+}
+
+/// Records each camera that is analysed above the default resolution ceiling, with the
+/// configured reason (before it starts).
+fn audit_ceiling_overrides(audit: &AuditLog, plans: &[CameraPlan]) -> Result<(), ServiceError> {
+    for plan in plans {
+        let verdict = &plan.config.privacy.ceiling;
+        if verdict.is_override() {
+            let payload = serde_json::to_value(verdict).unwrap_or_default();
+            audit.append(RecordKind::CeilingOverride, payload)?;
+        }
+    }
+    Ok(())
+}
+
+/// The `config_loaded` payload: the file and the SHA-256 of its bytes. The file holds no
+/// secrets (validation refuses them), so its hash is the hash of the config without secrets.
+fn config_record(path: &Path) -> serde_json::Value {
+    let sha256 = std::fs::read(path)
+        .map(|bytes| format!("{:x}", Sha256::digest(bytes)))
+        .unwrap_or_default();
+    json!({ "file": path.display().to_string(), "sha256": sha256 })
 }
 
 /// Plans for every camera of `config` that `shard` owns (all without one), passwords read.

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use sha2::Digest as _;
 use sw_camsim::{
     AuthOptions, CamsimOptions, Credentials, MountOptions, Resolution, Secret, Simulator,
     SyntheticOptions,
@@ -514,4 +515,318 @@ fn shards_split_the_cameras_between_replicas() {
     let mut all: Vec<String> = (0..12).map(|i| format!("cam-{i}")).collect();
     all.sort();
     assert_eq!(seen, all, "every camera exactly once over the 3 replicas");
+}
+
+/// Every record of the audit log in `dir`, in order (segment files sort by first record).
+fn audit_records(dir: &Path) -> Vec<Value> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "jsonl"))
+        .collect();
+    segments.sort();
+    segments
+        .iter()
+        .flat_map(|path| read_records(path))
+        .collect()
+}
+
+#[test]
+fn every_emitted_event_is_in_the_signed_audit_log_first() {
+    let sim = simulator(vec![mount("/Streaming/Channels/102", 3)]);
+    let site = Site::new();
+    let (secret, public) = (
+        site.dir.path().join("audit.key"),
+        site.dir.path().join("audit.pub"),
+    );
+    let key = sw_audit::keygen(&secret, &public).unwrap();
+    let audited = format!(
+        "\n[audit]\ndir = \"audit\"\nsigning_key_file = \"audit.key\"\n\
+         [privacy]\nevidence_dir = \"evidence\"\nretention_days = 1\n{}",
+        camera(
+            "yard",
+            &sim.url("/Streaming/Channels/102"),
+            "evidence = \"silhouette\""
+        )
+    );
+    // An evidence image from two days ago: retention deletes it at start, and audits that.
+    let old = site.dir.path().join("evidence/yard/1-1.png");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    std::fs::write(&old, b"old").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(2 * 86_400))
+        .unwrap();
+    let service = site.start(&audited);
+    wait_until(&service, "an event starts", || {
+        motion_records(&site.records(), "yard")
+            .iter()
+            .any(|record| record["phase"] == "start")
+    });
+    service.shutdown().unwrap();
+
+    let report = sw_audit::verify(&site.dir.path().join("audit"), Some(&key)).unwrap();
+    assert!(report.is_intact(), "{report}");
+    assert!(report.ends_with_shutdown, "{report}");
+    let audit = audit_records(&site.dir.path().join("audit"));
+    let kinds: Vec<&str> = audit.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds[..2], ["service_start", "config_loaded"], "{kinds:?}");
+    assert!(kinds.contains(&"camera_connected"), "{kinds:?}");
+    assert!(kinds.contains(&"service_stop"), "{kinds:?}");
+    // Each start and end written to the events file is in the audit log, in the same order.
+    let emitted: Vec<(String, u64)> = motion_records(&site.records(), "yard")
+        .iter()
+        .filter(|record| record["phase"] != "update")
+        .map(|record| {
+            (
+                format!("event_{}", record["phase"].as_str().unwrap()),
+                record["event_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let audited_events: Vec<(String, u64)> = audit
+        .iter()
+        .filter(|record| record["kind"].as_str().unwrap().starts_with("event_"))
+        .map(|record| {
+            (
+                record["kind"].as_str().unwrap().to_owned(),
+                record["payload"]["event_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(!emitted.is_empty());
+    assert_eq!(audited_events, emitted);
+    // Evidence: every image written is in the log with its hash; the old one was deleted.
+    assert!(!old.exists());
+    assert!(kinds.contains(&"retention_deleted"), "{kinds:?}");
+    let evidence: Vec<&Value> = audit
+        .iter()
+        .filter(|record| record["kind"] == "evidence_written")
+        .collect();
+    assert!(!evidence.is_empty(), "{kinds:?}");
+    for record in evidence {
+        let path = PathBuf::from(record["payload"]["path"].as_str().unwrap());
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            record["payload"]["sha256"].as_str().unwrap(),
+            format!("{:x}", sha2::Sha256::digest(&bytes))
+        );
+        let png = image::load_from_memory(&bytes).unwrap();
+        assert!(
+            png.width() <= 160,
+            "evidence never exceeds the analysis frame"
+        );
+    }
+}
+
+fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut response = ureq::get(&format!("http://{address}{path}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
+}
+
+#[test]
+fn the_password_is_in_no_log_output_audit_record_or_api_response() {
+    let logs = captured_logs();
+    let password = "http-test-correct-horse";
+    let sim = simulator(vec![MountOptions {
+        auth: AuthOptions::DigestMd5(Credentials {
+            username: "admin".to_owned(),
+            password: Secret::new(password),
+        }),
+        ..mount("/Streaming/Channels/102", 3)
+    }]);
+    let site = Site::new();
+    std::fs::write(site.dir.path().join("yard.pw"), password).unwrap();
+    let cameras = format!(
+        "\n[http]\nbind = \"127.0.0.1:0\"\n[audit]\ndir = \"audit\"\n{}",
+        camera(
+            "yard",
+            &sim.url("/Streaming/Channels/102"),
+            "username = \"admin\"\npassword_file = \"yard.pw\""
+        )
+    );
+    let service = site.start(&cameras);
+    let address = service.http_address().unwrap();
+    wait_until(&service, "an event starts", || {
+        motion_records(&site.records(), "yard")
+            .iter()
+            .any(|record| record["phase"] == "start")
+    });
+    let (ready, _) = http_get(address, "/readyz");
+    assert_eq!(ready, 200);
+    let (status, cameras) = http_get(address, "/api/cameras");
+    assert_eq!(status, 200);
+    let cameras: Value = serde_json::from_str(&cameras).unwrap();
+    assert_eq!(cameras["cameras"][0]["camera"], "yard", "{cameras}");
+    let (_, metrics) = http_get(address, "/metrics");
+    assert!(
+        metrics.contains("stillwatch_camera_frames_analysed_total{camera=\"yard\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("stillwatch_camera_events_started_total{camera=\"yard\"} "));
+    let (_, events) = http_get(address, "/api/events");
+    assert!(events.contains("\"phase\":\"start\""), "{events}");
+    let (_, health) = http_get(address, "/healthz");
+    service.shutdown().unwrap();
+    let events_file = std::fs::read_to_string(site.events_path()).unwrap();
+    let audit_log: String = audit_records(&site.dir.path().join("audit"))
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    assert!(audit_log.contains("event_start"));
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    for (place, text) in [
+        ("the events file", &events_file),
+        ("the audit log", &audit_log),
+        ("the logs", &logs),
+        ("/healthz", &health),
+    ] {
+        assert!(!text.contains(password), "{place} shows the password");
+    }
+    for (path, body) in [
+        ("/api/cameras", &cameras.to_string()),
+        ("/metrics", &metrics),
+        ("/api/events", &events),
+    ] {
+        assert!(!body.contains(password), "{path} shows the password");
+        assert!(!body.contains("rtsp://"), "{path} shows the camera URL");
+    }
+}
+
+#[test]
+fn motion_inside_a_mask_raises_nothing_and_events_name_their_zones() {
+    let sim = simulator(vec![mount("/Streaming/Channels/102", 3)]);
+    let site = Site::new();
+    let url = sim.url("/Streaming/Channels/102");
+    let cameras = camera("masked", &url, "masks = [[[0, 0], [1, 0], [1, 1], [0, 1]]]")
+        + &camera(
+            "zoned",
+            &url,
+            "[[cameras.zones]]\nname = \"everywhere\"\npolygon = [[0, 0], [1, 0], [1, 1], [0, 1]]\n\
+         [[cameras.zones]]\nname = \"nowhere-tiny\"\npolygon = [[0, 0], [0.01, 0], [0.01, 0.01]]",
+        );
+    let service = site.start(&cameras);
+    wait_until(&service, "an event starts on the unmasked camera", || {
+        motion_records(&site.records(), "zoned")
+            .iter()
+            .any(|record| record["phase"] == "start")
+    });
+    let masked_frames = wait_streaming(&service, "masked", 10).frames_received;
+    service.shutdown().unwrap();
+    let records = site.records();
+    assert!(masked_frames >= 10);
+    assert_eq!(motion_records(&records, "masked").len(), 0);
+    let start = motion_records(&records, "zoned")
+        .into_iter()
+        .find(|record| record["phase"] == "start")
+        .unwrap();
+    assert_eq!(start["zones"], serde_json::json!(["everywhere"]), "{start}");
+}
+
+/// A mosquitto broker on a free loopback port, killed on drop.
+struct Broker {
+    process: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
+        )
+        .unwrap();
+        let process = std::process::Command::new("/usr/sbin/mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mosquitto (Debian package mosquitto) is needed");
+        let deadline = Instant::now() + DEADLINE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            process,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+#[test]
+fn events_and_motion_state_reach_mqtt_with_home_assistant_discovery() {
+    let broker = Broker::start();
+    let site = Site::new();
+    let received = site.dir.path().join("mqtt.txt");
+    let mut subscriber = std::process::Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker.port.to_string(),
+            "-v",
+            "-t",
+            "#",
+        ])
+        .stdout(std::fs::File::create(&received).unwrap())
+        .spawn()
+        .unwrap();
+    let sim = simulator(vec![mount("/Streaming/Channels/102", 3)]);
+    let cameras = format!(
+        "\n[mqtt]\nhost = \"127.0.0.1\"\nport = {}\nspill_dir = \"spill\"\n{}",
+        broker.port,
+        camera(
+            "yard",
+            &sim.url("/Streaming/Channels/102"),
+            "[[cameras.zones]]\nname = \"lawn\"\npolygon = [[0, 0], [1, 0], [1, 1], [0, 1]]"
+        )
+    );
+    let service = site.start(&cameras);
+    let text = || std::fs::read_to_string(&received).unwrap_or_default();
+    wait_until(&service, "an event start on MQTT", || {
+        text().lines().any(|line| {
+            line.starts_with("stillwatch/events ") && line.contains("\"phase\":\"start\"")
+        })
+    });
+    service.shutdown().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = subscriber.kill();
+    let _ = subscriber.wait();
+    let text = text();
+    for expected in [
+        "stillwatch/available online",
+        "stillwatch/yard/status streaming",
+        "stillwatch/yard/motion ON",
+        "stillwatch/yard/lawn/motion ON",
+        "homeassistant/binary_sensor/",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in\n{text}");
+    }
+    assert!(!text.contains("rtsp://"), "a camera URL went to MQTT");
 }

@@ -1,0 +1,102 @@
+//! `stillwatch privacy-report`: the document a data protection officer attaches to a DPIA,
+//! made from the configuration alone (no camera is contacted, no image is read).
+//!
+//! Owns: mapping the validated config onto the report's input, and where the document goes.
+//! Does not own: the report's content or rendering (sw_privacy).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+use sw_config::Config;
+use sw_privacy::{AuditSummary, CameraInput, Outputs, PrivacyReport, ReportInput};
+
+#[derive(Debug, clap::Args)]
+pub struct PrivacyReportArgs {
+    /// The service's configuration file (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Write the report here instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Markdown instead of HTML (the HTML has the drawings of masks and zones).
+    #[arg(long)]
+    pub markdown: bool,
+    /// A date or note printed as the report's "generated" line (the report never reads the
+    /// clock, so the same config gives the same bytes).
+    #[arg(long)]
+    pub generated: Option<String>,
+}
+
+pub fn run(args: &PrivacyReportArgs) -> anyhow::Result<()> {
+    let bytes = std::fs::read(&args.config)
+        .with_context(|| format!("reading {}", args.config.display()))?;
+    let config = Config::load(&args.config).context("loading the configuration")?;
+    let input = report_input(&config, args, format!("{:x}", Sha256::digest(&bytes)));
+    let report = PrivacyReport::new(&input);
+    let text = if args.markdown {
+        report.render_markdown()
+    } else {
+        report.render_html()
+    };
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            println!("privacy report written to {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// What the report shows, from the config: hosts and paths only, never a URL or a secret.
+fn report_input(config: &Config, args: &PrivacyReportArgs, config_sha256: String) -> ReportInput {
+    let outputs = Outputs {
+        events_file: Some(config.service.events_path.as_ref().map_or_else(
+            || "standard output".to_owned(),
+            |path| path.display().to_string(),
+        )),
+        mqtt: None,
+        webhooks: Vec::new(),
+        http_api: config.http.as_ref().map(|http| http.bind.to_string()),
+    };
+    ReportInput {
+        title: args.config.file_name().map_or_else(
+            || "Stillwatch".to_owned(),
+            |name| name.to_string_lossy().into_owned(),
+        ),
+        generated: args.generated.clone(),
+        config_sha256: Some(config_sha256),
+        ceiling: config.privacy.ceiling.clone(),
+        retention_days: Some(config.privacy.retention_days),
+        audit: AuditSummary {
+            enabled: config.audit.is_some(),
+            signed_checkpoints: config
+                .audit
+                .as_ref()
+                .is_some_and(|audit| audit.signing_key_file.is_some()),
+        },
+        cameras: config
+            .cameras
+            .iter()
+            .map(|camera| CameraInput {
+                id: camera.id.clone(),
+                enabled: camera.enabled,
+                width: camera.width.get(),
+                height: camera.height.map(|height| height.get()),
+                fps: f64::from(camera.analysis_fps.get()),
+                scene_width_m: camera.privacy.scene_width_m,
+                masks: camera.privacy.masks.clone(),
+                zones: camera.privacy.zones.clone(),
+                evidence: camera
+                    .privacy
+                    .evidence
+                    .as_ref()
+                    .map(|evidence| evidence.kind),
+                grid_cols: camera.detector.grid_cols,
+                grid_rows: camera.detector.grid_rows,
+                outputs: outputs.clone(),
+            })
+            .collect(),
+    }
+}
