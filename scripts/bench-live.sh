@@ -17,7 +17,10 @@
 #      counted here.
 #   4. The decode-only baseline: one `gst-launch-1.0` with N branches
 #      `rtspsrc protocols=tcp ! decodebin ! fakesink`, measured the same way.
-#   5. One line of results (and the camsim server's own CPU during each window, since it shares
+#   5. Latency: the service serves /metrics on 127.0.0.1:$((19400 + N)); after the window the
+#      frame-arrival-to-record latency histogram (stillwatch_camera_event_latency_seconds, summed
+#      over cameras) gives p50 and p99 as the upper bound of the bucket that reaches them.
+#   6. One line of results (and the camsim server's own CPU during each window, since it shares
 #      the machine):
 #        N  sw_cpu_s_per_cam_min  decode_cpu_s_per_cam_min  ratio  sw_rss_mib  decode_rss_mib
 #        health (connected/disconnected/stalled/gap/decode_error seen in the events file, how
@@ -148,6 +151,7 @@ for n in "$@"; do
     config=$run_dir/service.toml
     {
         printf '[analysis]\nwidth = 320\n\n[service]\nanalysis_fps = 5\n'
+        printf '\n[http]\nbind = "127.0.0.1:%d"\n' "$((19400 + n))"
         for i in "${!urls[@]}"; do
             printf '\n[[cameras]]\nid = "cam%02d"\nurl = "%s"\n' "$((i + 1))" "${urls[$i]}"
         done
@@ -163,6 +167,21 @@ for n in "$@"; do
     health_before=$(grep -c 'stillwatch.health/1' "$events" 2>/dev/null || true)
     measure_window "$sw_pid"
     sw_cpu_s=$win_cpu_s; sw_rss_kib=$win_rss_kib; sim_sw=$win_sim_cpu_s
+    latency=$(curl -s "http://127.0.0.1:$((19400 + n))/metrics" | python3 -c '
+import re, sys
+counts = {}
+for line in sys.stdin:
+    m = re.match(r"stillwatch_camera_event_latency_seconds_bucket\{.*le=\"([^\"]+)\".*\} (\S+)", line)
+    if m:
+        le = float("inf") if m[1] == "+Inf" else float(m[1])
+        counts[le] = counts.get(le, 0) + float(m[2])
+total = counts.get(float("inf"), 0)
+if not total:
+    print("latency: no records")
+else:
+    q = lambda f: next(le for le in sorted(counts) if counts[le] >= f * total)
+    print(f"latency over {int(total)} records: p50 <= {q(0.5) * 1000:g} ms, p99 <= {q(0.99) * 1000:g} ms")
+')
     health=$(grep -o '"kind":"[a-z_]*"' "$events" 2>/dev/null | sed 's/"kind":"//; s/"//' \
         | sort | uniq -c | awk '{ printf "%s%s=%s", sep, $2, $1; sep = "," }')
     health_after=$(grep -c 'stillwatch.health/1' "$events" 2>/dev/null || true)
@@ -190,7 +209,7 @@ for n in "$@"; do
     sw_pcm=$(per_cam_min "$sw_cpu_s" "$n")
     dec_pcm=$(per_cam_min "$dec_cpu_s" "$n")
     ratio=$(awk -v a="$sw_cpu_s" -v b="$dec_cpu_s" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-    printf '%-4s %-13s %-17s %-6s %-10s %-11s %-14s %-14s %s (window: %s new; warn/error log lines: %s)\n' "$n" "$sw_pcm" "$dec_pcm" \
+    printf '%-4s %-13s %-17s %-6s %-10s %-11s %-14s %-14s %s (window: %s new; warn/error log lines: %s); %s\n' "$n" "$sw_pcm" "$dec_pcm" \
         "$ratio" "$((sw_rss_kib / 1024))" "$((dec_rss_kib / 1024))" "$sim_sw" "$sim_dec" \
-        "${health:-none}" "$((health_after - health_before))" "$warnings"
+        "${health:-none}" "$((health_after - health_before))" "$warnings" "$latency"
 done

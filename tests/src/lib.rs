@@ -32,7 +32,10 @@ pub fn stillwatch() -> Command {
     let path = BINARY.get_or_init(|| {
         escargot::CargoBuild::new()
             .manifest_path(workspace_root().join("Cargo.toml"))
-            .package("stillwatch")
+            // With the whole workspace selected, features unify as in `cargo test --workspace`,
+            // so the binary reuses the test build's artifacts instead of rebuilding a second
+            // feature set of the dependencies.
+            .arg("--workspace")
             .bin("stillwatch")
             .current_release()
             .current_target()

@@ -43,4 +43,6 @@ pub enum CamsimError {
     Server { address: String, reason: String },
     #[error("mount {path:?}: a file source is served as recorded, so its resolution cannot switch")]
     ResolutionSwitchUnsupported { path: String },
+    #[error("mount {path:?}: a file source is served as recorded, so its codec cannot switch")]
+    CodecSwitchUnsupported { path: String },
 }

@@ -5,7 +5,7 @@
 //! Dahua-style (`/cam/realmonitor?channel=1&subtype=0`) paths; H.264 or H.265 from a seeded
 //! synthetic scene, an image sequence or a looped file (served as recorded when it already is
 //! the right codec); per-mount auth (none, Basic, MD5 Digest, SHA-256 Digest); and faults
-//! injected up front or at run time (drop, stall, refuse, restart, switch resolution).
+//! injected up front or at run time (drop, stall, refuse, restart, switch resolution or codec).
 //! Does not own: any client side (that is `sw_ingest`), config files or the CLI.
 //!
 //! ```text

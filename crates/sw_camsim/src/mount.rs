@@ -1,7 +1,7 @@
 //! The run-time state of each mount, shared by the RTSP server's callbacks and the control API.
 //!
-//! Owns: a mount's fixed configuration (prepared source, codec, auth), its fault switches
-//! (stalled, refusing, restarting), the clients watching it and the pipelines serving it, and
+//! Owns: a mount's fixed configuration (prepared source, auth), its switchable codec and size,
+//! its fault switches (stalled, refusing, restarting), the clients watching it and the pipelines serving it, and
 //! the table that maps a request URI to a mount. Does not own: building pipelines (`source`)
 //! or the server and its threads (`server`).
 
@@ -24,7 +24,8 @@ pub(crate) struct MountState {
     /// The path as configured, query included: the mount's name in logs and errors.
     pub path: String,
     pub route: MountPath,
-    pub codec: Codec,
+    /// Codec served to new connections (a switch closes the old ones).
+    codec: Mutex<Codec>,
     pub source: PreparedSource,
     pub auth: AuthOptions,
     pub drop_after: Option<Duration>,
@@ -61,7 +62,7 @@ impl MountState {
         Self {
             path,
             route,
-            codec,
+            codec: Mutex::new(codec),
             source,
             auth,
             drop_after,
@@ -94,6 +95,17 @@ impl MountState {
 
     pub fn begin_restart(&self, downtime: Duration) {
         *lock(&self.restarting_until) = Some(Instant::now() + downtime);
+    }
+
+    pub fn codec(&self) -> Codec {
+        *lock(&self.codec)
+    }
+
+    /// Serves `codec` from now on: closes every client (their sessions described the old
+    /// one); returns how many. Call on the server's main-loop thread.
+    pub fn switch_codec(&self, codec: Codec) -> usize {
+        *lock(&self.codec) = codec;
+        self.close_clients()
     }
 
     pub fn resolution(&self) -> Option<Resolution> {
@@ -167,7 +179,7 @@ impl fmt::Debug for MountState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MountState")
             .field("path", &self.path)
-            .field("codec", &self.codec)
+            .field("codec", &self.codec())
             .field("stalled", &self.is_stalled())
             .field("refusing", &self.is_refusing())
             .finish_non_exhaustive()

@@ -203,6 +203,10 @@ pub enum Fault {
     Restart { downtime: Duration },
     /// Change the frame size mid-stream (the client sees new caps after the next key frame).
     SwitchResolution(Resolution),
+    /// Change the codec, as a camera does after its encoding settings change: every
+    /// connection is closed (an RTSP session's SDP fixes its codec) and new ones get the new
+    /// codec. Not for file sources (served as recorded).
+    SwitchCodec(Codec),
 }
 
 impl CamsimOptions {

@@ -3,9 +3,11 @@
 //!
 //! Owns: what happens per RTSP request beyond gst-rtsp-server's defaults: 404 for a request no
 //! mount matches (a Dahua query naming no channel), 503 while a mount refuses, marking a
-//! DESCRIBE for auth (which cannot see the method), tracking which client watches which mount, the
-//! drop-after-PLAY timer, and request paths for URLs with a query. Does not own: auth
-//! (`auth`), pipelines (`source`), the server's lifetime (`server`).
+//! DESCRIBE for auth (which cannot see the method), tracking which client watches which mount,
+//! the drop-after-PLAY timer, request paths for URLs with a query, a media key that includes the
+//! codec (after a codec switch), and keeping a closed client alive past gst-rtsp-server's own
+//! pending closes of it (`keep_alive_past_pending_closes`). Does not own: auth (`auth`),
+//! pipelines (`source`), the server's lifetime (`server`).
 //!
 //! Query strings: gst-rtsp-server finds a stream by the path after the mount
 //! (`/cam/realmonitor/stream=0`), but clients put the control where the Content-Base puts it:
@@ -126,6 +128,29 @@ fn schedule_drop(client: &RTSPClient, after: Duration) {
     source.attach(Some(&glib::MainContext::ref_thread_default()));
 }
 
+/// Holds `client` until the sources already queued on this main context have run.
+///
+/// gst-rtsp-server 1.22 works around a failed send (the peer went away) by queueing an idle
+/// `do_close` on the client's context with the client as bare user data, no reference taken
+/// (rtsp-client.c, `do_send_data` and `do_send_data_list`). When many peers vanish at once,
+/// a client's watch can end (`closed`, then its last reference dropped) before that idle
+/// runs, which then closes a freed client: heap corruption, seen as a SIGSEGV in
+/// `gst_rtsp_connection_close` or in glibc's allocator once 64 clients were killed together.
+/// `closed` runs after the send functions are cleared, so no further such idle can be queued;
+/// one at a lower priority than those idles (`G_PRIORITY_DEFAULT_IDLE`) runs after them.
+fn keep_alive_past_pending_closes(client: &CamsimClient) {
+    let mut held = Some(client.clone());
+    let source = glib::idle_source_new(
+        Some("camsim-release-client"),
+        glib::Priority::LOW,
+        move || {
+            held.take();
+            glib::ControlFlow::Break
+        },
+    );
+    source.attach(Some(&glib::MainContext::ref_thread_default()));
+}
+
 mod client_imp {
     use super::*;
 
@@ -210,6 +235,7 @@ mod client_imp {
                 }
             }
             self.parent_closed();
+            keep_alive_past_pending_closes(&self.obj());
         }
     }
 }
@@ -254,6 +280,21 @@ mod factory_imp {
     impl ObjectImpl for CamsimFactory {}
 
     impl RTSPMediaFactoryImpl for CamsimFactory {
+        /// The default key (port, path, query) plus the mount's codec: after a codec switch a
+        /// new client never joins a media still serving the old codec.
+        fn gen_key(&self, url: &RTSPUrl) -> Option<glib::GString> {
+            let key = self.parent_gen_key(url)?;
+            let codec = self
+                .mounts
+                .get()
+                .and_then(|mounts| mounts.resolve(&url.request_uri()))
+                .map(|mount| mount.codec());
+            Some(match codec {
+                Some(codec) => format!("{key}#{codec:?}").into(),
+                None => key,
+            })
+        }
+
         fn create_element(&self, url: &RTSPUrl) -> Option<gst::Element> {
             let uri = url.request_uri();
             let Some(mount) = self.mounts.get().and_then(|mounts| mounts.resolve(&uri)) else {

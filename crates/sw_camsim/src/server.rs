@@ -30,7 +30,7 @@ use gst_rtsp_server::prelude::*;
 use crate::auth::CamsimAuth;
 use crate::error::CamsimError;
 use crate::mount::{MountState, MountTable};
-use crate::options::{CamsimOptions, Fault, Resolution};
+use crate::options::{CamsimOptions, Codec, Fault, Resolution};
 use crate::rtsp::{CamsimFactory, CamsimServer};
 use crate::source::{self, PreparedSource};
 
@@ -284,6 +284,12 @@ impl MountControl {
         self.apply(&Fault::SwitchResolution(resolution))
     }
 
+    /// Changes the codec: closes every connection, and new ones get `codec` (see
+    /// [`Fault::SwitchCodec`]). Fails for file sources (served as recorded).
+    pub fn switch_codec(&self, codec: Codec) -> Result<(), CamsimError> {
+        self.apply(&Fault::SwitchCodec(codec))
+    }
+
     /// Applies any fault now.
     pub fn apply(&self, fault: &Fault) -> Result<(), CamsimError> {
         let (mount, fault) = (Arc::clone(&self.mount), fault.clone());
@@ -330,6 +336,14 @@ fn apply_fault(mount: &MountState, fault: &Fault) -> Result<(), CamsimError> {
             mount.begin_restart(*downtime);
             mount.set_stalled(false);
             mount.close_clients();
+        }
+        Fault::SwitchCodec(codec) => {
+            if matches!(mount.source, PreparedSource::Clip(_)) {
+                return Err(CamsimError::CodecSwitchUnsupported {
+                    path: mount.path.clone(),
+                });
+            }
+            mount.switch_codec(*codec);
         }
         Fault::SwitchResolution(resolution) => {
             resolution.validate(&mount.path)?;

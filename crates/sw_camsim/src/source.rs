@@ -249,6 +249,7 @@ pub(crate) fn encoder_chain(
 /// Builds the bin for one media of `mount`: the bin gst-rtsp-server wraps in its pipeline.
 pub(crate) fn build_bin(mount: &Arc<MountState>) -> Result<gst::Bin, CamsimError> {
     let path = mount.path.as_str();
+    let codec = mount.codec();
     let (caps, feed, mut elements, size_filter) = match &mount.source {
         PreparedSource::Synthetic {
             options,
@@ -256,7 +257,7 @@ pub(crate) fn build_bin(mount: &Arc<MountState>) -> Result<gst::Bin, CamsimError
         } => {
             let caps = synthetic_caps(options.fps, *resolution)
                 .map_err(|reason| pipeline_error(path, reason))?;
-            let chain = encoder_chain(path, mount.codec, mount.resolution(), options.fps)?;
+            let chain = encoder_chain(path, codec, mount.resolution(), options.fps)?;
             let feed = Feed::Synthetic {
                 scene: Scene::new(options, *resolution),
                 fps: options.fps,
@@ -265,7 +266,7 @@ pub(crate) fn build_bin(mount: &Arc<MountState>) -> Result<gst::Bin, CamsimError
         }
         PreparedSource::Images(set) => {
             let caps = set.format.caps(set.fps);
-            let chain = encoder_chain(path, mount.codec, mount.resolution(), set.fps)?;
+            let chain = encoder_chain(path, codec, mount.resolution(), set.fps)?;
             let mut elements = vec![make_element(path, set.format.decoder_factory())?];
             elements.extend(chain.elements);
             (
@@ -276,7 +277,7 @@ pub(crate) fn build_bin(mount: &Arc<MountState>) -> Result<gst::Bin, CamsimError
             )
         }
         PreparedSource::Clip(clip) => {
-            let parser = match mount.codec {
+            let parser = match codec {
                 Codec::H264 => make_element(path, "h264parse")?,
                 Codec::H265 => make_element(path, "h265parse")?,
             };
@@ -290,7 +291,7 @@ pub(crate) fn build_bin(mount: &Arc<MountState>) -> Result<gst::Bin, CamsimError
     };
     let payloader = make_element(
         path,
-        match mount.codec {
+        match codec {
             Codec::H264 => "rtph264pay",
             Codec::H265 => "rtph265pay",
         },

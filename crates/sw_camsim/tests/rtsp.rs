@@ -419,6 +419,97 @@ fn switching_resolution_reaches_the_client_as_new_caps() {
     );
 }
 
+#[test]
+fn switching_codec_ends_sessions_and_serves_the_new_codec() {
+    let sim = start(vec![mount("/codec", 13, SMALL)]);
+    let url = sim.url("/codec");
+    let viewer = Viewer::open(&url, None);
+    all_frames_are(&viewer.frames(2).unwrap(), SMALL);
+    sim.mount("/codec")
+        .unwrap()
+        .switch_codec(Codec::H265)
+        .unwrap();
+    // The session described H.264: it ends, as a camera's does after a settings change.
+    let end = viewer.end(FRAME_TIMEOUT);
+    assert!(
+        matches!(end, Some(ViewerEvent::Eos | ViewerEvent::Error { .. })),
+        "{end:?}"
+    );
+    let probed = ffprobe(&url).unwrap();
+    assert_eq!(
+        (probed.codec.as_str(), probed.width, probed.height),
+        ("hevc", 160, 96)
+    );
+    all_frames_are(&Viewer::open(&url, None).frames(2).unwrap(), SMALL);
+}
+
+/// DESCRIBE, SETUP (RTP interleaved in the RTSP connection) and PLAY of `path`, without auth;
+/// returns once the first RTP packet has arrived.
+fn play_raw(sim: &Simulator, path: &str) -> RawRtsp {
+    let url = sim.url(path);
+    let mut rtsp = RawRtsp::connect(sim.port());
+    let described = rtsp.request(
+        "DESCRIBE",
+        &url,
+        &[("Accept", "application/sdp".to_owned())],
+    );
+    assert_eq!(described.status, 200, "{path}: {described:?}");
+    let control = described
+        .body
+        .lines()
+        .filter_map(|line| line.strip_prefix("a=control:"))
+        .find(|control| *control != "*")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let base = described.header("content-base").unwrap_or(&url).to_owned();
+    let setup_uri = format!("{}/{control}", base.trim_end_matches('/'));
+    let transport = (
+        "Transport",
+        "RTP/AVP/TCP;unicast;interleaved=0-1".to_owned(),
+    );
+    let set_up = rtsp.request("SETUP", &setup_uri, &[transport]);
+    assert_eq!(set_up.status, 200, "{path}: {set_up:?}");
+    let session = set_up
+        .header("session")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let played = rtsp.request("PLAY", &url, &[("Session", session)]);
+    assert_eq!(played.status, 200, "{path}: {played:?}");
+    rtsp.read_interleaved(0);
+    rtsp
+}
+
+/// Regression: when many clients vanished at once, gst-rtsp-server 1.22 could close a client
+/// it had already freed (an idle `do_close` queued without a reference after a failed send):
+/// heap corruption, and camsim died once 64 clients were killed together. See
+/// `rtsp::keep_alive_past_pending_closes`.
+#[test]
+fn sixty_four_clients_vanishing_at_once_leave_the_server_serving() {
+    let paths: Vec<String> = (1..=64).map(|n| format!("/vanish/{n}")).collect();
+    let sim = start(
+        paths
+            .iter()
+            .zip(1..)
+            .map(|(path, seed)| mount(path, seed, Resolution::new(32, 32)))
+            .collect(),
+    );
+    let clients: Vec<RawRtsp> = paths.iter().map(|path| play_raw(&sim, path)).collect();
+    // Closed with video still unread: each connection ends with a reset, and the server's
+    // next send on it fails.
+    drop(clients);
+    std::thread::sleep(Duration::from_secs(2));
+    let watched: usize = paths
+        .iter()
+        .map(|path| sim.mount(path).unwrap().client_count())
+        .sum();
+    assert_eq!(watched, 0);
+    play_raw(&sim, &paths[0]);
+}
+
 /// Runs a `gst-launch`-style description to completion (test fixtures only).
 fn run_to_eos(description: &str) {
     gst::init().unwrap();
@@ -574,6 +665,11 @@ fn file_in_another_codec_is_encoded_once_at_start() {
         ..CamsimOptions::default()
     });
     assert!(matches!(missing, Err(CamsimError::LoadFile { .. })));
+    // A file is served as encoded at start: its codec stays.
+    assert!(matches!(
+        sim.mount("/mjpeg").unwrap().switch_codec(Codec::H265),
+        Err(CamsimError::CodecSwitchUnsupported { .. })
+    ));
 }
 
 /// A real recording: H.264 with B-frames (AVI keeps decode times only) beside an AAC track.

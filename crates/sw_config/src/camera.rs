@@ -29,6 +29,8 @@ pub struct CameraConfig {
     pub url: String,
     pub credentials: Option<CameraCredentials>,
     pub transport: Transport,
+    /// Which RTSP client connects to the camera.
+    pub rtsp_client: RtspClientChoice,
     /// A disabled camera stays in the file (and in status) but is not connected.
     pub enabled: bool,
     /// Frames per second analysed.
@@ -109,6 +111,16 @@ impl SecretSource {
         }
         Ok(secret)
     }
+}
+
+/// Which RTSP client connects: GStreamer's `rtspsrc`, the `retina` client (which also answers
+/// SHA-256 Digest), or GStreamer first and retina when the camera demands SHA-256 Digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RtspClientChoice {
+    #[default]
+    Auto,
+    Gstreamer,
+    Retina,
 }
 
 /// How RTP travels from the camera.
@@ -214,6 +226,7 @@ fn camera(
             None | Some(raw::Transport::Tcp) => Transport::Tcp,
             Some(raw::Transport::Udp) => Transport::Udp,
         },
+        rtsp_client: rtsp_client(raw, context)?,
         enabled: raw.enabled.unwrap_or(true),
         analysis_fps: non_zero(context.in_range(
             "analysis_fps",
@@ -229,6 +242,29 @@ fn camera(
         events: detector::events(&raw.events.over(&top.events), context)?,
         id,
     })
+}
+
+/// `rtsp_client`; retina speaks no TLS, so it is refused for an `rtsps://` URL.
+fn rtsp_client(raw: &raw::Camera, context: &Context<'_>) -> Result<RtspClientChoice, ConfigError> {
+    let Some(value) = &raw.rtsp_client else {
+        return Ok(RtspClientChoice::Auto);
+    };
+    let choice = match value.get_ref() {
+        raw::RtspClient::Auto => RtspClientChoice::Auto,
+        raw::RtspClient::Gstreamer => RtspClientChoice::Gstreamer,
+        raw::RtspClient::Retina => RtspClientChoice::Retina,
+    };
+    let tls = raw
+        .url
+        .as_ref()
+        .is_some_and(|url| url.get_ref().to_ascii_lowercase().starts_with("rtsps://"));
+    context.check(
+        "rtsp_client",
+        value,
+        !(tls && choice == RtspClientChoice::Retina),
+        "the retina client has no TLS: use \"gstreamer\" (or \"auto\") for an rtsps:// camera",
+    )?;
+    Ok(choice)
 }
 
 /// The camera's URL: `url` checked, or built from `vendor`, `host`, `port`, `channel`, `stream`.
@@ -654,5 +690,27 @@ mod tests {
             );
             assert!(!error.contains("hunter2"), "{error}");
         }
+    }
+
+    #[test]
+    fn rtsp_client_defaults_to_auto_and_retina_refuses_tls() {
+        let client = |extra: &str, url: &str| {
+            parse(&format!("[[cameras]]\nid = \"a\"\nurl = \"{url}\"\n{extra}"))
+                .map(|config| config.cameras[0].rtsp_client)
+        };
+        assert_eq!(client("", "rtsp://a/x"), Ok(RtspClientChoice::Auto));
+        assert_eq!(
+            client("rtsp_client = \"retina\"", "rtsp://a/x"),
+            Ok(RtspClientChoice::Retina)
+        );
+        assert_eq!(
+            client("rtsp_client = \"gstreamer\"", "rtsps://a/x"),
+            Ok(RtspClientChoice::Gstreamer)
+        );
+        let error = client("rtsp_client = \"retina\"", "rtsps://a/x").unwrap_err();
+        assert!(
+            error.contains("cameras[0].rtsp_client: the retina client has no TLS"),
+            "{error}"
+        );
     }
 }

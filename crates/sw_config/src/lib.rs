@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use sw_motion::{DetectorOptions, EventOptions};
 
-pub use camera::{CameraConfig, CameraCredentials, SecretSource, Transport};
+pub use camera::{CameraConfig, CameraCredentials, RtspClientChoice, SecretSource, Transport};
 pub use outputs::{AuditConfig, HttpConfig, MqttConfig, WebhookConfig, WebhookUrl};
 pub use privacy::{CameraPrivacy, PrivacyConfig};
 pub use service::ServiceConfig;

@@ -156,6 +156,7 @@ pub(crate) struct Camera {
     pub password_env: Value<String>,
     pub password_file: Value<String>,
     pub transport: Value<Transport>,
+    pub rtsp_client: Value<RtspClient>,
     pub enabled: Option<bool>,
     pub analysis_fps: Value<u32>,
     pub width: Value<u32>,
@@ -178,6 +179,14 @@ pub(crate) struct Camera {
 pub(crate) enum Transport {
     Tcp,
     Udp,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RtspClient {
+    Auto,
+    Gstreamer,
+    Retina,
 }
 
 /// `[detector]`: keys named as `sw_motion::DetectorOptions`' fields.

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -168,6 +169,9 @@ pub struct Frame {
     /// videoconvert does not rescale between them; the detector works on differences, so it
     /// does not mind.
     pub luma: Array2<u8>,
+    /// When the frame reached Stillwatch (the appsink handed it over), for live cameras: the
+    /// start of the frame-to-event latency. `None` for recorded footage.
+    pub arrived: Option<Instant>,
 }
 
 impl Frame {

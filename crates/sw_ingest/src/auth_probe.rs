@@ -1,10 +1,12 @@
 //! Why a camera refused us: after `rtspsrc` reports 401, one bare `DESCRIBE` (no credentials)
 //! reads the camera's `WWW-Authenticate` challenges, to tell "wrong password" from "this camera
-//! demands SHA-256 Digest", which GStreamer 1.22's RTSP library cannot answer at all.
+//! demands SHA-256 Digest", which GStreamer 1.22's RTSP library cannot answer at all (the
+//! supervisor then moves the camera to the retina client, unless rtspsrc was asked for).
 //!
-//! Owns: that single request over plain TCP with short timeouts, and reading the challenges.
-//! Does not own: authenticating (rtspsrc does), or a second RTSP client. `rtsps://` is not
-//! probed (no TLS here); the reason then stays the plain one.
+//! Owns: that single request over plain TCP with short timeouts, reading the challenges, and the
+//! sentence that explains a refusal. Does not own: authenticating (rtspsrc and retina do), or
+//! choosing the client (`supervisor`). `rtsps://` is not probed (no TLS here); the reason then
+//! stays the plain one.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -18,18 +20,29 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
 const MAX_RESPONSE_BYTES: usize = 16 * 1024;
 const DEFAULT_RTSP_PORT: u16 = 554;
 
+/// What was known when the camera refused us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) credentials_given: bool,
+    /// The probe found the camera demands SHA-256 Digest (only asked when rtspsrc was refused).
+    pub(crate) sha256_only: bool,
+}
+
+/// Whether the camera at `url` demands SHA-256 Digest and offers nothing rtspsrc can answer.
+/// One bare DESCRIBE; false when the camera cannot be asked.
+pub(crate) fn demands_sha256_digest(url: &str) -> bool {
+    demands_sha256_only(&fetch_challenges(url).unwrap_or_default())
+}
+
 /// A sentence for status and logs saying why the camera refused us.
-pub(crate) fn auth_failure_reason(url: &str, credentials_given: bool) -> String {
-    if !credentials_given {
-        return "the camera requires a user name and password (401 Unauthorized), and none is \
-                configured"
-            .to_owned();
-    }
-    let challenges = fetch_challenges(url).unwrap_or_default();
-    if demands_sha256_only(&challenges) {
-        "the camera demands SHA-256 Digest authentication (401), which this build's RTSP client \
-         (GStreamer 1.22 rtspsrc: Basic and MD5 Digest only) cannot answer; allow MD5 Digest on \
-         the camera"
+pub(crate) fn auth_failure_reason(refusal: Refusal) -> String {
+    if !refusal.credentials_given {
+        "the camera requires a user name and password (401 Unauthorized), and none is configured"
+            .to_owned()
+    } else if refusal.sha256_only {
+        "the camera demands SHA-256 Digest authentication (401), which GStreamer's RTSP client \
+         (rtspsrc 1.22: Basic and MD5 Digest only) cannot answer; use the automatic or the retina \
+         RTSP client for this camera, or allow MD5 Digest on the camera"
             .to_owned()
     } else {
         "the camera refused the user name or password (401 Unauthorized)".to_owned()
@@ -154,6 +167,24 @@ mod tests {
         for (challenges, expected) in cases {
             let owned: Vec<String> = challenges.iter().map(|c| (*c).to_owned()).collect();
             assert_eq!(demands_sha256_only(&owned), expected, "{challenges:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_read_as_one_sentence() {
+        // credentials given, SHA-256 only, reason contains
+        let cases = [
+            (false, false, "none is configured"),
+            (false, true, "none is configured"),
+            (true, true, "demands SHA-256 Digest"),
+            (true, false, "refused the user name or password"),
+        ];
+        for (credentials_given, sha256_only, expected) in cases {
+            let reason = auth_failure_reason(Refusal {
+                credentials_given,
+                sha256_only,
+            });
+            assert!(reason.contains(expected), "{reason}");
         }
     }
 

@@ -78,6 +78,7 @@ mod tests {
             seq,
             pts_nanos: seq,
             luma: ndarray::Array2::zeros((1, 1)),
+            arrived: None,
         }
     }
 

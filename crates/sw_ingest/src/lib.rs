@@ -5,13 +5,16 @@
 //! ```text
 //!  source head                                  analysis tail (shared)
 //!  file / image sequence --> decode ----------.
-//!  rtspsrc (video only) --> decode --> videorate --> videoscale --> videoconvert
-//!                                                --> capsfilter GRAY8 WxH --> appsink --> Frame
+//!  rtspsrc (video only) ---.                  |
+//!                          +-> decode --> videorate --> videoscale --> videoconvert
+//!  retina -> appsrc -------'                     --> capsfilter GRAY8 WxH --> appsink --> Frame
+//!  (SHA-256 Digest cameras, or asked for)
 //! ```
 //!
 //! Owns: GStreamer initialisation, the recorded-footage source ([`RecordedSource`]), the live
-//! RTSP source and its per-camera supervisor ([`LiveCamera`]: reconnects, back-off, stall
-//! watchdog, health events, status), the bounded drop-oldest [`FrameQueue`], the shared analysis
+//! RTSP source with its two clients (GStreamer's rtspsrc, and retina for cameras rtspsrc cannot
+//! serve; [`RtspClient`]) and its per-camera supervisor ([`LiveCamera`]: reconnects, back-off,
+//! stall watchdog, health events, status), the bounded drop-oldest [`FrameQueue`], the shared analysis
 //! tail and sample -> frame copy, image-sequence detection, and [`IngestError`].
 //! Does not own: what happens to frames (sw_motion), configuration parsing (sw_config), threads
 //! and channels (sw_service).
@@ -23,6 +26,7 @@ mod error;
 mod frame_queue;
 mod live;
 mod recorded;
+mod retina_feed;
 mod rtsp_pipeline;
 mod sequence;
 mod supervisor;
@@ -30,7 +34,7 @@ mod timeline;
 
 pub use error::{BusFailure, IngestError};
 pub use frame_queue::FrameQueue;
-pub use live::{LiveOptions, RtspTransport, redact_url};
+pub use live::{LiveOptions, RtspClient, RtspTransport, redact_url};
 pub use recorded::{RecordedOptions, RecordedSource};
 pub use sequence::{ImageFormat, ImageSequence};
 pub use supervisor::{CameraState, CameraStatus, HealthEvent, HealthKind, LiveCamera, LiveSinks};

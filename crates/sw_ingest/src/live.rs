@@ -1,8 +1,8 @@
 //! What a live camera is, as the ingest layer sees it: its RTSP URL, credentials, transport,
 //! analysis size and rate, and the supervisor's timeouts.
 //!
-//! Owns: [`LiveOptions`] and its checks, [`RtspTransport`], and [`redact_url`] for printing a
-//! URL that someone wrongly gave with credentials in it.
+//! Owns: [`LiveOptions`] and its checks, [`RtspTransport`], [`RtspClient`], and [`redact_url`]
+//! for printing a URL that someone wrongly gave with credentials in it.
 //! Does not own: the [`Credentials`]/[`Secret`](sw_core::Secret) types (sw_core, so a password prints as `***`
 //! everywhere), reading secrets from the environment or a file (sw_config), the pipeline
 //! (`rtsp_pipeline`) or the reconnect loop (`supervisor`).
@@ -26,6 +26,21 @@ pub enum RtspTransport {
     Udp,
 }
 
+/// Which RTSP client talks to the camera. Either way the video goes through the same GStreamer
+/// decoder and analysis tail, and frames, states and health events look the same.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RtspClient {
+    /// GStreamer's `rtspsrc`, switching the camera to retina for good when it refuses us
+    /// (401) and turns out to demand SHA-256 Digest, which rtspsrc 1.22 cannot answer.
+    #[default]
+    Auto,
+    /// GStreamer's `rtspsrc` only (Basic and MD5 Digest; `rtsps://` too).
+    Gstreamer,
+    /// The `retina` crate (Basic, MD5 and SHA-256 Digest; H.264 and H.265; `rtsp://` only), which
+    /// also works around known RTP quirks of Hikvision and other cameras.
+    Retina,
+}
+
 /// One live camera and how the supervisor treats it. Build with [`LiveOptions::new`] and
 /// override fields as needed.
 #[derive(Clone)]
@@ -35,6 +50,7 @@ pub struct LiveOptions {
     pub url: String,
     pub credentials: Option<Credentials>,
     pub transport: RtspTransport,
+    pub client: RtspClient,
     /// Analysis width in pixels.
     pub width: NonZeroU32,
     /// Analysis height in pixels; `None` keeps the camera's display aspect ratio (a camera that
@@ -55,7 +71,7 @@ pub struct LiveOptions {
 }
 
 impl LiveOptions {
-    /// TCP, no credentials, aspect-kept height, and the supervisor's defaults: connect timeout
+    /// TCP, the automatic RTSP client, no credentials, aspect-kept height, and the supervisor's defaults: connect timeout
     /// 10 s, stall timeout 5 s, back-off 0.5 s doubling up to 30 s, 60 s after an auth failure.
     pub fn new(
         camera: CameraId,
@@ -68,6 +84,7 @@ impl LiveOptions {
             url: url.into(),
             credentials: None,
             transport: RtspTransport::Tcp,
+            client: RtspClient::Auto,
             width,
             height: None,
             fps,
@@ -90,12 +107,18 @@ impl LiveOptions {
             camera: self.camera.clone(),
             reason,
         };
-        let Some(rest) = strip_rtsp_scheme(&self.url) else {
+        let Some((scheme, rest)) = split_rtsp_scheme(&self.url) else {
             return Err(invalid(format!(
                 "URL {} is not rtsp:// or rtsps://",
                 self.redacted_url()
             )));
         };
+        if self.client == RtspClient::Retina && !scheme.eq_ignore_ascii_case("rtsp") {
+            return Err(invalid(format!(
+                "URL {}: the retina RTSP client speaks plain rtsp:// only",
+                self.redacted_url()
+            )));
+        }
         let authority = authority_of(rest);
         if authority.contains('@') {
             return Err(invalid(format!(
@@ -134,6 +157,7 @@ impl fmt::Debug for LiveOptions {
             .field("url", &self.redacted_url())
             .field("credentials", &self.credentials)
             .field("transport", &self.transport)
+            .field("client", &self.client)
             .field("width", &self.width)
             .field("height", &self.height)
             .field("fps", &self.fps)
@@ -146,13 +170,13 @@ impl fmt::Debug for LiveOptions {
     }
 }
 
-/// `url` without its scheme, when the scheme is RTSP's.
-fn strip_rtsp_scheme(url: &str) -> Option<&str> {
+/// `url`'s scheme and the rest, when the scheme is RTSP's.
+fn split_rtsp_scheme(url: &str) -> Option<(&str, &str)> {
     let (scheme, rest) = url.split_once("://")?;
     ["rtsp", "rtsps", "rtspt", "rtspu"]
         .iter()
         .any(|known| scheme.eq_ignore_ascii_case(known))
-        .then_some(rest)
+        .then_some((scheme, rest))
 }
 
 /// The `[user[:password]@]host[:port]` part of a URL with its scheme stripped.
@@ -229,6 +253,12 @@ mod tests {
             assert!(error.contains(expected), "{url}: {error}");
             assert!(!error.contains("hunter2"), "{error}");
         }
+        let mut retina = options("rtsps://cam/x");
+        retina.client = RtspClient::Retina;
+        let error = retina.validate().unwrap_err().to_string();
+        assert!(error.contains("plain rtsp://"), "{error}");
+        retina.url = "rtsp://cam/x".to_owned();
+        assert!(retina.validate().is_ok());
         let mut zero = options("rtsp://cam/x");
         zero.stall_timeout = Duration::ZERO;
         assert!(zero.validate().is_err());

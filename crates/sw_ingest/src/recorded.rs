@@ -320,6 +320,7 @@ impl RecordedSource {
             seq,
             pts_nanos,
             luma,
+            arrived: None,
         })
     }
 

@@ -1,29 +1,38 @@
 //! One connection to one RTSP camera: the pipeline that reduces its video to analysis frames,
-//! and the events it produces until it ends. The supervisor builds a fresh one per attempt.
+//! and the events it produces until it ends. The supervisor builds a fresh one per attempt, with
+//! one of two heads; everything from decodebin on is shared.
 //!
 //! ```text
-//!  rtspsrc ------------------> decodebin ---------------> videorate --> [ analysis tail:
-//!  location, user-id/user-pw   depay, parse, decode       max-rate=fps    videoscale --> videoconvert
-//!  (properties, never in a     (H.264/H.265; avdec_*      (drops only,    --> capsfilter GRAY8 W[xH]
-//!  string), protocols=tcp|udp, output-corrupt=false)      never dups)     --> appsink sync=false,
-//!  latency=200 ms,                                                            max-buffers=1, drop ]
-//!  select-stream: first video                                                      | new-sample
-//!  stream only (audio, ONVIF                                                       v
-//!  metadata never SET UP)                        latest-sample slot (replaced = dropped, counted)
-//!                                                           | wake
-//!  bus (sync handler: wake) ------------------------------->+--> supervisor thread: next_event()
+//!  head (one of)                                          shared
+//!  rtspsrc -----------------------.
+//!  location, user-id/user-pw      |
+//!  (properties, never in a        |
+//!  string), protocols=tcp|udp,    +--> decodebin ---------------> videorate --> [ analysis tail:
+//!  latency=200 ms, select-stream: |    depay, parse, decode       max-rate=fps    videoscale --> videoconvert
+//!  first video stream only        |    (H.264/H.265; avdec_*      (drops only,    --> capsfilter GRAY8 W[xH]
+//!                                 |    output-corrupt=false)      never dups)     --> appsink sync=false,
+//!  appsrc (live, time) -----------'                                                   max-buffers=1, drop ]
+//!  video/x-h26[45],byte-stream,au <-- thread rtsp-<camera>: retina                         | new-sample
+//!  (caps from the stream's codec)     (see `retina_feed`)                                  v
+//!                                                 latest-sample slot (replaced = dropped, counted)
+//!                                                            | wake
+//!  bus (sync handler: wake) -------------------------------->+--> supervisor thread: next_event()
 //! ```
 //!
 //! GStreamer's streaming threads never wait on the supervisor: the appsink callback swaps the
 //! sample into a one-place slot and pokes a wake channel with `try_send`; the bus handler only
 //! pokes it too. Everything else (copying luma, time stamps, health, queues) happens on the
-//! supervisor's thread.
+//! supervisor's thread. The retina head reports its failures as element errors on the appsrc
+//! (401 `NotAuthorized`, 404 `NotFound`), so both heads end the same way on the bus.
 //!
-//! Owns: building the connection's pipeline, its callbacks, turning bus messages into
-//! [`ConnectionEvent`]s, and setting the pipeline to `Null` when the connection is dropped.
-//! Does not own: retry policy, time stamps or frame numbering (`supervisor`, `timeline`), or the
-//! analysis tail itself (`analysis`).
+//! Owns: building the connection's pipeline (either head, the shared decode chain), its
+//! callbacks, turning bus messages into [`ConnectionEvent`]s, and setting the pipeline to `Null`
+//! (after stopping the retina thread) when the connection is dropped.
+//! Does not own: retry policy or which head to use, time stamps or frame numbering
+//! (`supervisor`, `timeline`), the retina client itself (`retina_feed`), or the analysis tail
+//! (`analysis`).
 
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -37,6 +46,7 @@ use crate::analysis::{
 };
 use crate::error::BusFailure;
 use crate::live::{LiveOptions, RtspTransport};
+use crate::retina_feed::RetinaFeed;
 
 /// rtspsrc's jitter buffer, in ms: enough to reorder UDP packets, small enough for live.
 const RTSP_LATENCY_MILLIS: u32 = 200;
@@ -46,9 +56,14 @@ const DECODER_POLICY: DecoderPolicy = DecoderPolicy {
     fail_on_first_error: false,
 };
 
+/// appsrc queues at most this many frames for the decoder before the retina thread waits
+/// (a few frames of slack; decoding keeps up or the camera is too much for this machine).
+const APPSRC_MAX_FRAMES: u64 = 30;
+
 /// Every element a live pipeline needs, checked once when a camera is spawned.
-pub(crate) const REQUIRED_ELEMENTS: [&str; 7] = [
+pub(crate) const REQUIRED_ELEMENTS: [&str; 8] = [
     "rtspsrc",
+    "appsrc",
     "decodebin",
     "videorate",
     "videoscale",
@@ -56,6 +71,68 @@ pub(crate) const REQUIRED_ELEMENTS: [&str; 7] = [
     "capsfilter",
     "appsink",
 ];
+
+/// Which RTSP client fetches a connection's video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Head {
+    /// GStreamer's `rtspsrc`.
+    Rtspsrc,
+    /// The retina crate on a thread of its own, feeding an `appsrc`.
+    Retina,
+}
+
+impl fmt::Display for Head {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Rtspsrc => "rtspsrc",
+            Self::Retina => "retina",
+        })
+    }
+}
+
+/// The video codecs Stillwatch takes from cameras.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VideoCodec {
+    H264,
+    H265,
+}
+
+impl VideoCodec {
+    /// From an RTP encoding name (`H264` in rtspsrc's caps, `h264` from retina).
+    pub(crate) fn from_encoding_name(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("h264") {
+            Some(Self::H264)
+        } else if name.eq_ignore_ascii_case("h265") {
+            Some(Self::H265)
+        } else {
+            None
+        }
+    }
+
+    /// Caps of this codec as whole access units in Annex B byte-stream form.
+    pub(crate) fn byte_stream_caps(self) -> gst::Caps {
+        let name = match self {
+            Self::H264 => "video/x-h264",
+            Self::H265 => "video/x-h265",
+        };
+        gst::Caps::builder(name)
+            .field("stream-format", "byte-stream")
+            .field("alignment", "au")
+            .build()
+    }
+}
+
+impl fmt::Display for VideoCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::H264 => "H.264",
+            Self::H265 => "H.265",
+        })
+    }
+}
+
+/// The codec of the stream a connection set up, once the head knows it.
+pub(crate) type CodecSlot = Arc<Mutex<Option<VideoCodec>>>;
 
 /// What the connection produced next.
 #[derive(Debug)]
@@ -93,7 +170,8 @@ struct SampleSlot {
     replaced: AtomicU64,
 }
 
-/// A live pipeline for one connection attempt; dropping it sets the pipeline to `Null`.
+/// A live pipeline for one connection attempt; dropping it stops the retina thread (if any)
+/// and sets the pipeline to `Null`.
 #[derive(Debug)]
 pub(crate) struct RtspConnection {
     pipeline: gst::Pipeline,
@@ -103,12 +181,15 @@ pub(crate) struct RtspConnection {
     /// The pipeline refused to start; reported once the bus has been read for a reason.
     refused_to_start: bool,
     last_warning: Option<String>,
+    codec: CodecSlot,
+    /// The retina head's thread.
+    feed: Option<RetinaFeed>,
 }
 
 impl RtspConnection {
-    /// Builds the pipeline for `options` and sets it playing; connecting happens in the
-    /// background, and its outcome comes out of [`RtspConnection::next_event`].
-    pub(crate) fn start(options: &LiveOptions) -> Result<Self, BuildError> {
+    /// Builds the pipeline for `options` with `head` and sets it playing; connecting happens in
+    /// the background, and its outcome comes out of [`RtspConnection::next_event`].
+    pub(crate) fn start(options: &LiveOptions, head: Head) -> Result<Self, BuildError> {
         let pipeline = gst::Pipeline::with_name(&format!("live-{}", options.camera));
         // Wake-ups, not data: one pending token is enough, so a full channel is fine to skip.
         let (wake_sender, wake) = crossbeam_channel::bounded(1);
@@ -127,7 +208,15 @@ impl RtspConnection {
                 drop_when_full: true,
             },
         )?;
-        build_head(&pipeline, &tail, options)?;
+        let decode_sink = build_decode_chain(&pipeline, &tail, options)?;
+        let codec = CodecSlot::default();
+        let appsrc = match head {
+            Head::Rtspsrc => {
+                build_rtspsrc_head(&pipeline, options, decode_sink, Arc::clone(&codec))?;
+                None
+            }
+            Head::Retina => Some(build_appsrc_head(&pipeline, &decode_sink)?),
+        };
         connect_appsink(&tail.appsink, &slot, wake_sender.clone());
         let bus = pipeline
             .bus()
@@ -143,9 +232,26 @@ impl RtspConnection {
             wake,
             refused_to_start: false,
             last_warning: None,
+            codec,
+            feed: None,
         };
         connection.refused_to_start = connection.pipeline.set_state(gst::State::Playing).is_err();
+        // The appsrc takes buffers once playing. On failure the connection drops: Null.
+        if let Some(appsrc) = appsrc
+            && !connection.refused_to_start
+        {
+            connection.feed = Some(RetinaFeed::spawn(
+                appsrc,
+                options,
+                Arc::clone(&connection.codec),
+            )?);
+        }
         Ok(connection)
+    }
+
+    /// The codec of the video stream, once the camera has described it.
+    pub(crate) fn codec(&self) -> Option<VideoCodec> {
+        *self.codec.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Frames replaced in the slot before the supervisor took them, on this connection.
@@ -233,9 +339,15 @@ impl RtspConnection {
 
 impl Drop for RtspConnection {
     fn drop(&mut self) {
+        // The retina thread is told first, so it stops reading while the pipeline goes down
+        // (a push it is blocked in then returns: flushing); it is joined after.
+        if let Some(feed) = &mut self.feed {
+            feed.request_stop();
+        }
         // rtspsrc sends TEARDOWN on the way down, waiting at most its teardown-timeout (100 ms).
         // Failure here leaves nothing to recover; GStreamer logs it.
         let _ = self.pipeline.set_state(gst::State::Null);
+        drop(self.feed.take());
         self.bus.unset_sync_handler();
     }
 }
@@ -247,28 +359,13 @@ fn poke(wake: &Sender<()>) {
     }
 }
 
-/// rtspsrc -> decodebin -> videorate -> the tail's sink pad.
-fn build_head(
+/// decodebin -> videorate -> the tail's sink pad, shared by both heads; returns decodebin's sink
+/// pad, which the head feeds.
+fn build_decode_chain(
     pipeline: &gst::Pipeline,
     tail: &AnalysisTail,
     options: &LiveOptions,
-) -> Result<(), BuildError> {
-    let source = make_element("rtspsrc")?;
-    source.set_property("location", options.url.as_str());
-    if let Some(credentials) = &options.credentials {
-        source.set_property("user-id", credentials.username.as_str());
-        source.set_property("user-pw", credentials.password.expose());
-    }
-    source.set_property_from_str(
-        "protocols",
-        match options.transport {
-            RtspTransport::Tcp => "tcp",
-            RtspTransport::Udp => "udp",
-        },
-    );
-    source.set_property("latency", RTSP_LATENCY_MILLIS);
-    source.set_property("drop-on-latency", true);
-
+) -> Result<gst::Pad, BuildError> {
     let decodebin = make_element("decodebin")?;
     let rate = make_element("videorate")?;
     rate.set_property(
@@ -279,39 +376,12 @@ fn build_head(
     rate.set_property("skip-to-first", true);
     rate.set_property("drop-only", true);
     pipeline
-        .add_many([&source, &decodebin, &rate])
-        .map_err(|e| BuildError::Failed(format!("adding the RTSP head: {e}")))?;
+        .add_many([&decodebin, &rate])
+        .map_err(|e| BuildError::Failed(format!("adding the decoder: {e}")))?;
     rate.static_pad("src")
         .ok_or_else(|| BuildError::Failed("videorate has no src pad".to_owned()))?
         .link(&tail.sink_pad)
         .map_err(|e| BuildError::Failed(format!("linking videorate to the tail: {e:?}")))?;
-
-    // Only the first video stream is SET UP; audio, ONVIF metadata and the rest never are.
-    let video_chosen = AtomicBool::new(false);
-    source.connect("select-stream", false, move |values| {
-        let is_video = values
-            .get(2)
-            .and_then(|value| value.get::<gst::Caps>().ok())
-            .is_some_and(|caps| is_video_stream(&caps));
-        let chosen = is_video && !video_chosen.swap(true, Ordering::SeqCst);
-        Some(chosen.to_value())
-    });
-    let decode_sink = decodebin
-        .static_pad("sink")
-        .ok_or_else(|| BuildError::Failed("decodebin has no sink pad".to_owned()))?;
-    source.connect_pad_added(move |source, pad| {
-        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-        if !is_video_stream(&caps) || decode_sink.is_linked() {
-            return;
-        }
-        if let Err(error) = pad.link(&decode_sink) {
-            gst::element_error!(
-                source,
-                gst::CoreError::Negotiation,
-                ("cannot link the camera's video to the decoder: {error:?}")
-            );
-        }
-    });
 
     if let Some(bin) = decodebin.downcast_ref::<gst::Bin>() {
         bin.connect_deep_element_added(|_, _, element| {
@@ -339,7 +409,91 @@ fn build_head(
             );
         }
     });
+    decodebin
+        .static_pad("sink")
+        .ok_or_else(|| BuildError::Failed("decodebin has no sink pad".to_owned()))
+}
+
+/// rtspsrc, linked to `decode_sink` once its video pad appears; records the stream's codec.
+fn build_rtspsrc_head(
+    pipeline: &gst::Pipeline,
+    options: &LiveOptions,
+    decode_sink: gst::Pad,
+    codec: CodecSlot,
+) -> Result<(), BuildError> {
+    let source = make_element("rtspsrc")?;
+    source.set_property("location", options.url.as_str());
+    if let Some(credentials) = &options.credentials {
+        source.set_property("user-id", credentials.username.as_str());
+        source.set_property("user-pw", credentials.password.expose());
+    }
+    source.set_property_from_str(
+        "protocols",
+        match options.transport {
+            RtspTransport::Tcp => "tcp",
+            RtspTransport::Udp => "udp",
+        },
+    );
+    source.set_property("latency", RTSP_LATENCY_MILLIS);
+    source.set_property("drop-on-latency", true);
+    pipeline
+        .add(&source)
+        .map_err(|e| BuildError::Failed(format!("adding rtspsrc: {e}")))?;
+
+    // Only the first video stream is SET UP; audio, ONVIF metadata and the rest never are.
+    let video_chosen = AtomicBool::new(false);
+    source.connect("select-stream", false, move |values| {
+        let is_video = values
+            .get(2)
+            .and_then(|value| value.get::<gst::Caps>().ok())
+            .is_some_and(|caps| is_video_stream(&caps));
+        let chosen = is_video && !video_chosen.swap(true, Ordering::SeqCst);
+        Some(chosen.to_value())
+    });
+    source.connect_pad_added(move |source, pad| {
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        if !is_video_stream(&caps) || decode_sink.is_linked() {
+            return;
+        }
+        *codec.lock().unwrap_or_else(PoisonError::into_inner) = caps
+            .structure(0)
+            .and_then(|s| s.get::<&str>("encoding-name").ok())
+            .and_then(VideoCodec::from_encoding_name);
+        if let Err(error) = pad.link(&decode_sink) {
+            gst::element_error!(
+                source,
+                gst::CoreError::Negotiation,
+                ("cannot link the camera's video to the decoder: {error:?}")
+            );
+        }
+    });
     Ok(())
+}
+
+/// A live appsrc linked to `decode_sink`; the retina thread sets its caps and pushes access
+/// units. It blocks that thread when the decoder is `APPSRC_MAX_FRAMES` behind.
+fn build_appsrc_head(
+    pipeline: &gst::Pipeline,
+    decode_sink: &gst::Pad,
+) -> Result<gst_app::AppSrc, BuildError> {
+    let appsrc = gst_app::AppSrc::builder()
+        .is_live(true)
+        .format(gst::Format::Time)
+        .stream_type(gst_app::AppStreamType::Stream)
+        .max_buffers(APPSRC_MAX_FRAMES)
+        // Frames only: a 4K key frame can be larger than the default byte limit.
+        .max_bytes(0)
+        .block(true)
+        .build();
+    pipeline
+        .add(&appsrc)
+        .map_err(|e| BuildError::Failed(format!("adding appsrc: {e}")))?;
+    appsrc
+        .static_pad("src")
+        .ok_or_else(|| BuildError::Failed("appsrc has no src pad".to_owned()))?
+        .link(decode_sink)
+        .map_err(|e| BuildError::Failed(format!("linking appsrc to the decoder: {e:?}")))?;
+    Ok(appsrc)
 }
 
 /// True for the caps of an RTSP video stream: `media=video`. (rtspsrc's `select-stream` passes
@@ -405,6 +559,32 @@ mod tests {
         for (caps, chosen) in cases {
             let caps: gst::Caps = caps.parse().unwrap();
             assert_eq!(is_video_stream(&caps), chosen, "{caps}");
+        }
+    }
+
+    #[test]
+    fn encoding_names_map_to_codecs_and_byte_stream_caps() {
+        // encoding name, codec, caps
+        let cases = [
+            (
+                "H264",
+                Some(VideoCodec::H264),
+                "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au",
+            ),
+            (
+                "h265",
+                Some(VideoCodec::H265),
+                "video/x-h265, stream-format=(string)byte-stream, alignment=(string)au",
+            ),
+            ("JPEG", None, ""),
+            ("vnd.onvif.metadata", None, ""),
+        ];
+        gst::init().unwrap();
+        for (name, codec, caps) in cases {
+            assert_eq!(VideoCodec::from_encoding_name(name), codec, "{name}");
+            if let Some(codec) = codec {
+                assert_eq!(codec.byte_stream_caps().to_string(), caps);
+            }
         }
     }
 }

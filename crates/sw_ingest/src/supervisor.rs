@@ -9,6 +9,8 @@
 //!   +-----> connecting ------------------------------------> streaming
 //!   |         |   |  401                                       |   |
 //!   |         |   +-----> auth_failed (wait auth_retry) --+    |   | no frame for stall_timeout
+//!   |         |   |  401, client auto, SHA-256 only: ---->+    |   |
+//!   |         |   |  retina from now on, no wait          |    |   |
 //!   |         |                                           |    |   v
 //!   |         | error, EOS, 404,                          |    | stalled (wait back-off) --+
 //!   |         | no frame within connect_timeout           |    |                           |
@@ -18,6 +20,12 @@
 //!   +---------+-------------------------------------------+--------------------------------+
 //!   stop() from any state: pipeline to Null, thread joined, state stopped (within ~1 s)
 //! ```
+//!
+//! Which RTSP client (`rtsp_pipeline::Head`): rtspsrc, unless [`RtspClient::Retina`] is asked
+//! for, or [`RtspClient::Auto`] meets a camera that refuses rtspsrc (401) and, asked by the
+//! auth probe, turns out to demand SHA-256 Digest: that camera then uses retina for good,
+//! starting at once (one info line). Either way a connection ends the same (see
+//! `rtsp_pipeline`), so states, back-off and health events do not depend on the client.
 //!
 //! Every wait (for a frame, for the back-off, to hand over a health event) also watches the
 //! stop channel, so `stop()` never waits out a back-off. Back-off doubles with each failure in a
@@ -42,12 +50,14 @@ use sw_core::{CameraId, Frame};
 
 use crate::IngestError;
 use crate::analysis::{BuildError, luma_from_sample};
-use crate::auth_probe::auth_failure_reason;
+use crate::auth_probe::{Refusal, auth_failure_reason, demands_sha256_digest};
 use crate::backoff::{Backoff, seed_for};
 use crate::error::BusFailure;
 use crate::frame_queue::FrameQueue;
-use crate::live::LiveOptions;
-use crate::rtsp_pipeline::{ConnectionEvent, Ending, REQUIRED_ELEMENTS, RtspConnection};
+use crate::live::{LiveOptions, RtspClient};
+use crate::rtsp_pipeline::{
+    ConnectionEvent, Ending, Head, REQUIRED_ELEMENTS, RtspConnection, VideoCodec,
+};
 use crate::timeline::Timeline;
 
 /// A connection that streamed this long ends the failure streak: the next back-off starts
@@ -172,6 +182,11 @@ impl LiveCamera {
         // Never sent on: dropping the sender is the signal, seen by every select at once.
         let (stop, stop_signal) = crossbeam_channel::bounded(0);
         let supervisor = Supervisor {
+            head: match options.client {
+                RtspClient::Auto | RtspClient::Gstreamer => Head::Rtspsrc,
+                RtspClient::Retina => Head::Retina,
+            },
+            last_codec: None,
             backoff: Backoff::new(
                 options.backoff_initial,
                 options.backoff_max,
@@ -274,6 +289,10 @@ enum Outcome {
 /// The camera's thread: owns the connection, the numbering and the clocks.
 struct Supervisor {
     options: LiveOptions,
+    /// The RTSP client of the next connection.
+    head: Head,
+    /// The codec of the last connection that streamed.
+    last_codec: Option<VideoCodec>,
     sinks: LiveSinks,
     status: Arc<Mutex<CameraStatus>>,
     stop: Receiver<()>,
@@ -373,7 +392,7 @@ impl Supervisor {
             CameraState::Connecting,
             (self.attempts > 1).then(|| format!("attempt {}", self.attempts)),
         );
-        let mut connection = match RtspConnection::start(&self.options) {
+        let mut connection = match RtspConnection::start(&self.options, self.head) {
             Ok(connection) => connection,
             Err(error) => {
                 let reason = match error {
@@ -400,7 +419,7 @@ impl Supervisor {
                     let now = Instant::now();
                     if streaming_since.is_none() {
                         streaming_since = Some(now);
-                        self.on_connected();
+                        self.on_connected(connection.codec());
                     }
                     last_frame_at = now;
                     self.deliver(&sample, now, connection.frames_replaced());
@@ -442,14 +461,22 @@ impl Supervisor {
         outcome
     }
 
-    fn on_connected(&mut self) {
+    fn on_connected(&mut self, codec: Option<VideoCodec>) {
         self.timeline.new_connection();
         self.last_failure = None;
         self.enter(CameraState::Streaming, None);
         self.report(HealthKind::Connected);
+        if let (Some(before), Some(now)) = (self.last_codec, codec)
+            && before != now
+        {
+            tracing::info!("the camera's video changed from {before} to {now}");
+        }
+        self.last_codec = codec.or(self.last_codec);
         tracing::info!(
             url = %self.options.redacted_url(),
             attempt = self.attempts,
+            client = %self.head,
+            codec = %codec.map_or_else(|| "unknown".to_owned(), |codec| codec.to_string()),
             "connected; streaming"
         );
     }
@@ -457,8 +484,23 @@ impl Supervisor {
     fn on_ended(&mut self, ending: Ending, streamed_for: Option<Duration>) -> Outcome {
         let reason = match ending {
             Ending::NotAuthorized => {
-                let reason =
-                    auth_failure_reason(&self.options.url, self.options.credentials.is_some());
+                let credentials_given = self.options.credentials.is_some();
+                // Only rtspsrc can be refused for want of SHA-256: ask the camera what it wants.
+                let sha256_only = credentials_given
+                    && self.head == Head::Rtspsrc
+                    && demands_sha256_digest(&self.options.url);
+                if sha256_only && self.options.client == RtspClient::Auto {
+                    self.head = Head::Retina;
+                    tracing::info!(
+                        "the camera demands SHA-256 Digest authentication, which rtspsrc cannot \
+                         answer; using the retina RTSP client for it from now on"
+                    );
+                    return Outcome::RetryAfter(Duration::ZERO);
+                }
+                let reason = auth_failure_reason(Refusal {
+                    credentials_given,
+                    sha256_only,
+                });
                 let repeated = self.last_failure.as_deref() == Some(reason.as_str());
                 self.enter(CameraState::AuthFailed, Some(reason.clone()));
                 if repeated {
@@ -555,6 +597,7 @@ impl Supervisor {
             seq: self.frames_delivered,
             pts_nanos: placed.pts_nanos,
             luma,
+            arrived: Some(arrived_at),
         };
         self.frames_delivered += 1;
         // The status counts the frame before it is queued, so that whoever takes it from the

@@ -12,11 +12,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Sender;
-use sw_config::{CameraConfig, ConfigError, ServiceConfig, Transport};
+use sw_config::{CameraConfig, ConfigError, RtspClientChoice, ServiceConfig, Transport};
 use sw_core::CameraId;
 use sw_ingest::{
     CameraState, CameraStatus, Credentials, FrameQueue, LiveCamera, LiveOptions, LiveSinks,
-    RtspTransport, Secret,
+    RtspClient, RtspTransport, Secret,
 };
 
 use crate::ServiceError;
@@ -88,6 +88,11 @@ impl CameraPlan {
                 Credentials::new(credentials.username.clone(), password.clone())
             },
         );
+        options.client = match config.rtsp_client {
+            RtspClientChoice::Auto => RtspClient::Auto,
+            RtspClientChoice::Gstreamer => RtspClient::Gstreamer,
+            RtspClientChoice::Retina => RtspClient::Retina,
+        };
         options.transport = match config.transport {
             Transport::Tcp => RtspTransport::Tcp,
             Transport::Udp => RtspTransport::Udp,

@@ -273,6 +273,7 @@ impl Worker {
 
     fn on_frame(&mut self, frame: &mut Frame) {
         let started = Instant::now();
+        let arrived = frame.arrived.unwrap_or(started);
         let (width, height) = (frame.width(), frame.height());
         let fits = self
             .detector
@@ -329,7 +330,7 @@ impl Worker {
             None => {}
         }
         if let Some(event) = event {
-            self.emit(event, started);
+            self.emit(event, arrived);
         }
     }
 
@@ -407,6 +408,7 @@ mod tests {
             seq,
             pts_nanos: seq * 100_000_000,
             luma,
+            arrived: None,
         }
     }
 
