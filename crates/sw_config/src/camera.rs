@@ -695,8 +695,10 @@ mod tests {
     #[test]
     fn rtsp_client_defaults_to_auto_and_retina_refuses_tls() {
         let client = |extra: &str, url: &str| {
-            parse(&format!("[[cameras]]\nid = \"a\"\nurl = \"{url}\"\n{extra}"))
-                .map(|config| config.cameras[0].rtsp_client)
+            parse(&format!(
+                "[[cameras]]\nid = \"a\"\nurl = \"{url}\"\n{extra}"
+            ))
+            .map(|config| config.cameras[0].rtsp_client)
         };
         assert_eq!(client("", "rtsp://a/x"), Ok(RtspClientChoice::Auto));
         assert_eq!(

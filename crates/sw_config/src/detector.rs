@@ -38,6 +38,32 @@ pub(crate) fn detector(
             &format!("must not exceed detector.samples_per_pixel ({samples_per_pixel})"),
         )?;
     }
+    let cleanup_radius_pixels = context.in_range(
+        "detector.cleanup_radius_pixels",
+        &raw.cleanup_radius_pixels,
+        0,
+        7,
+        default.cleanup_radius_pixels,
+    )?;
+    let box_pixels = (2 * u16::from(cleanup_radius_pixels) + 1).pow(2);
+    let cleanup_min_votes = context.in_range(
+        "detector.cleanup_min_votes",
+        &raw.cleanup_min_votes,
+        1,
+        225,
+        default.cleanup_min_votes,
+    )?;
+    if let Some(value) = &raw.cleanup_min_votes {
+        context.check(
+            "detector.cleanup_min_votes",
+            value,
+            u16::from(cleanup_min_votes) <= box_pixels,
+            &format!(
+                "must not exceed the clean-up square's {box_pixels} pixels \
+                 (side 2 * detector.cleanup_radius_pixels + 1)"
+            ),
+        )?;
+    }
     Ok(DetectorOptions {
         samples_per_pixel,
         match_radius_luma: context.in_range(
@@ -90,13 +116,15 @@ pub(crate) fn detector(
             u16::MAX,
             default.absorb_after_frames,
         )?,
-        cleanup_min_votes: context.in_range(
-            "detector.cleanup_min_votes",
-            &raw.cleanup_min_votes,
-            1,
-            9,
-            default.cleanup_min_votes,
+        ghost_after_frames: context.in_range(
+            "detector.ghost_after_frames",
+            &raw.ghost_after_frames,
+            0,
+            u16::MAX,
+            default.ghost_after_frames,
         )?,
+        cleanup_radius_pixels,
+        cleanup_min_votes,
         max_hole_area_pixels: context.in_range(
             "detector.max_hole_area_pixels",
             &raw.max_hole_area_pixels,
@@ -124,6 +152,23 @@ pub(crate) fn detector(
             1,
             64,
             default.grid_rows,
+        )?,
+        max_shift_pixels: context.in_range(
+            "detector.max_shift_pixels",
+            &raw.max_shift_pixels,
+            0,
+            64,
+            default.max_shift_pixels,
+        )?,
+        brightness_compensation: raw
+            .brightness_compensation
+            .unwrap_or(default.brightness_compensation),
+        noise_radius_sixteenths: context.in_range(
+            "detector.noise_radius_sixteenths",
+            &raw.noise_radius_sixteenths,
+            0,
+            255,
+            default.noise_radius_sixteenths,
         )?,
     })
 }
@@ -234,8 +279,8 @@ mod tests {
                 "cam.toml:2: events.start_score_fraction: must be between 0 and 1, got 1.5",
             ),
             (
-                "[detector]\ncleanup_min_votes = 10\n",
-                "cam.toml:2: detector.cleanup_min_votes: must be between 1 and 9, got 10",
+                "[detector]\ncleanup_radius_pixels = 1\ncleanup_min_votes = 10\n",
+                "cam.toml:3: detector.cleanup_min_votes: must not exceed the clean-up square's 9 pixels (side 2 * detector.cleanup_radius_pixels + 1)",
             ),
         ];
         for (text, expected) in cases {

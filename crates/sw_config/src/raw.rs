@@ -203,11 +203,16 @@ pub(crate) struct Detector {
     pub flicker_decrement: Value<u8>,
     pub flicker_max_extra_radius_luma: Value<u8>,
     pub absorb_after_frames: Value<u16>,
+    pub ghost_after_frames: Value<u16>,
+    pub cleanup_radius_pixels: Value<u8>,
     pub cleanup_min_votes: Value<u8>,
     pub max_hole_area_pixels: Value<u32>,
     pub min_blob_area_pixels: Value<u32>,
     pub grid_cols: Value<u16>,
     pub grid_rows: Value<u16>,
+    pub max_shift_pixels: Value<u16>,
+    pub brightness_compensation: Option<bool>,
+    pub noise_radius_sixteenths: Value<u8>,
 }
 
 /// `[events]`: keys named as `sw_motion::EventOptions`' fields.
@@ -247,11 +252,16 @@ merge_over!(Detector {
     flicker_decrement,
     flicker_max_extra_radius_luma,
     absorb_after_frames,
+    ghost_after_frames,
+    cleanup_radius_pixels,
     cleanup_min_votes,
     max_hole_area_pixels,
     min_blob_area_pixels,
     grid_cols,
     grid_rows,
+    max_shift_pixels,
+    brightness_compensation,
+    noise_radius_sixteenths,
 });
 
 merge_over!(Events {

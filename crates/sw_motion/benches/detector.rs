@@ -1,5 +1,7 @@
-//! Speed of the whole per-frame pipeline (background model, clean-up, holes, blobs, grid,
-//! events) at 320x240 on a synthetic sequence generated in memory: no I/O.
+//! Speed of the per-frame pipeline (shake search, brightness fit, background model, clean-up,
+//! holes, blobs, grid, events) at 320x240 on synthetic sequences generated in memory: no I/O.
+//! The hot loops are timed by switching stages off: the difference between `detector` and
+//! `no_shake_search` is the registration, and so on.
 //!
 //! `cargo bench -p sw_motion --bench detector`; criterion reports frames per second as
 //! "elem/s".
@@ -19,7 +21,10 @@ const FRAMES: usize = 200;
 /// A deterministic scene: a textured static background with sensor noise of up to ±6 luma
 /// steps (harsher than the CDnet footage), three moving objects of different sizes and
 /// brightness, and a flickering patch (like leaves).
-fn synthetic_frames() -> Vec<Array2<u8>> {
+///
+/// With `shake`, every frame is also cut from a larger scene at a pseudo-random offset of up to
+/// 8 pixels either way (a camera on a shaking pole).
+fn synthetic_frames(shake: bool) -> Vec<Array2<u8>> {
     let mut state = 0x1234_5678_u32;
     let mut noise = move || {
         state ^= state << 13;
@@ -29,7 +34,13 @@ fn synthetic_frames() -> Vec<Array2<u8>> {
     };
     (0..FRAMES)
         .map(|t| {
+            let (dx, dy) = if shake {
+                ((t * 7919) % 17, (t * 104_729) % 17)
+            } else {
+                (8, 8)
+            };
             Array2::from_shape_fn((HEIGHT, WIDTH), |(y, x)| {
+                let (x, y) = (x + dx, y + dy);
                 let mut v = 40
                     + ((x * 7 + y * 3) % 97) as i32
                     + if (x / 16 + y / 16) % 2 == 0 { 30 } else { 0 };
@@ -53,19 +64,55 @@ fn synthetic_frames() -> Vec<Array2<u8>> {
 }
 
 fn bench_detector(c: &mut Criterion) {
-    let frames = synthetic_frames();
+    let frames = synthetic_frames(false);
+    let shaking = synthetic_frames(true);
     let mut group = c.benchmark_group("motion_320x240");
     group.throughput(Throughput::Elements(1));
 
-    let mut detector = Detector::new(WIDTH, HEIGHT, &DetectorOptions::default());
-    let mut i = 0;
-    group.bench_function("detector", |b| {
-        b.iter(|| {
-            let analysis = detector.process(frames[i % FRAMES].view()).ok();
-            i += 1;
-            black_box(analysis.map(|a| a.score));
-        })
-    });
+    let default = DetectorOptions::default();
+    let variants = [
+        ("detector", default, &frames),
+        ("detector_shaking_camera", default, &shaking),
+        (
+            "no_shake_search",
+            DetectorOptions {
+                max_shift_pixels: 0,
+                ..default
+            },
+            &frames,
+        ),
+        (
+            "no_brightness_compensation",
+            DetectorOptions {
+                brightness_compensation: false,
+                ..default
+            },
+            &frames,
+        ),
+        (
+            "model_only",
+            DetectorOptions {
+                max_shift_pixels: 0,
+                brightness_compensation: false,
+                ghost_after_frames: 0,
+                cleanup_radius_pixels: 0,
+                max_hole_area_pixels: 0,
+                ..default
+            },
+            &frames,
+        ),
+    ];
+    for (name, options, frames) in variants {
+        let mut detector = Detector::new(WIDTH, HEIGHT, &options);
+        let mut i = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let analysis = detector.process(frames[i % FRAMES].view()).ok();
+                i += 1;
+                black_box(analysis.map(|a| a.score));
+            })
+        });
+    }
 
     let mut detector = Detector::new(WIDTH, HEIGHT, &DetectorOptions::default());
     let camera = CameraId::new("bench").expect("valid camera id");

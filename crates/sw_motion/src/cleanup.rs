@@ -13,48 +13,59 @@
 pub(crate) struct MajorityFilter {
     width: usize,
     height: usize,
-    min_votes: u8,
-    /// Vertical sums of 3 rows for the current output row, with one zero column either side.
-    column_votes: Vec<u8>,
+    /// The box is `2 * radius + 1` pixels on a side.
+    radius: usize,
+    min_votes: u16,
+    /// Vertical sums of the box's rows for the current output row, with `radius` zero
+    /// columns either side.
+    column_votes: Vec<u16>,
 }
 
 impl MajorityFilter {
-    pub(crate) fn new(width: usize, height: usize, min_votes: u8) -> Self {
+    pub(crate) fn new(width: usize, height: usize, radius: usize, min_votes: u16) -> Self {
         Self {
             width,
             height,
+            radius,
             min_votes,
-            column_votes: vec![0; width + 2],
+            column_votes: vec![0; width + 2 * radius],
         }
     }
 
     /// Filters `input` (0 or 255 per pixel) into `output` (0 or 255 per pixel).
     pub(crate) fn apply(&mut self, input: &[u8], output: &mut [u8]) {
-        let (w, h) = (self.width, self.height);
+        let (w, h, r) = (self.width, self.height, self.radius);
         let min_votes = self.min_votes;
-        for y in 0..h {
-            let votes = &mut self.column_votes[1..=w];
-            let centre = &input[y * w..(y + 1) * w];
-            for (v, &c) in votes.iter_mut().zip(centre) {
-                *v = c & 1;
+        let votes = &mut self.column_votes[r..r + w];
+        // Start with the rows above row 0's box bottom: rows 0..r (row -r.. -1 are outside).
+        votes.fill(0);
+        for row in input.chunks_exact(w).take(r.min(h)) {
+            for (v, &p) in votes.iter_mut().zip(row) {
+                *v += u16::from(p & 1);
             }
-            if y > 0 {
-                let above = &input[(y - 1) * w..y * w];
-                for (v, &a) in votes.iter_mut().zip(above) {
-                    *v += a & 1;
+        }
+        for y in 0..h {
+            let votes = &mut self.column_votes[r..r + w];
+            if y + r < h {
+                let entering = &input[(y + r) * w..(y + r + 1) * w];
+                for (v, &p) in votes.iter_mut().zip(entering) {
+                    *v += u16::from(p & 1);
                 }
             }
-            if y + 1 < h {
-                let below = &input[(y + 1) * w..(y + 2) * w];
-                for (v, &b) in votes.iter_mut().zip(below) {
-                    *v += b & 1;
+            if y > r {
+                let leaving = &input[(y - r - 1) * w..(y - r) * w];
+                for (v, &p) in votes.iter_mut().zip(leaving) {
+                    *v -= u16::from(p & 1);
                 }
             }
             let cols = &self.column_votes;
             let out = &mut output[y * w..(y + 1) * w];
+            // Running sum of 2r+1 column sums along the row.
+            let mut total: u16 = cols[..2 * r].iter().sum();
             for (x, o) in out.iter_mut().enumerate() {
-                let total = cols[x] + cols[x + 1] + cols[x + 2];
+                total += cols[x + 2 * r];
                 *o = if total >= min_votes { 255 } else { 0 };
+                total -= cols[x];
             }
         }
     }
@@ -69,7 +80,7 @@ mod tests {
     fn run(rows: &[&str], min_votes: u8) -> Vec<u8> {
         let (w, h) = (rows[0].len(), rows.len());
         let mut out = vec![7; w * h];
-        MajorityFilter::new(w, h, min_votes).apply(&mask(rows), &mut out);
+        MajorityFilter::new(w, h, 1, u16::from(min_votes)).apply(&mask(rows), &mut out);
         out
     }
 

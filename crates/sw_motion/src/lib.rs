@@ -1,8 +1,9 @@
 //! Stillwatch's motion detector: pure compute from GRAY8 luma frames to motion events.
 //!
-//! Owns: the background model (ViBe-style sample consensus with flicker feedback), noise
-//! clean-up, hole filling, connected-component blobs, the coarse motion grid, and the event
-//! state machine.
+//! Owns: camera-shake compensation (registration against the model), brightness
+//! compensation, the background model (ViBe-style sample consensus on a canvas, with flicker
+//! feedback, ghost removal and absorption of stopped objects), noise clean-up, hole filling,
+//! connected-component blobs, the coarse motion grid, and the event state machine.
 //! Does not own: any I/O (no decoding, no files, no GStreamer), configuration parsing (the
 //! config crate maps its keys onto [`DetectorOptions`] and [`EventOptions`]), or zones.
 //!
@@ -19,7 +20,9 @@ mod cleanup;
 mod detector;
 mod events;
 mod grid;
+mod registration;
 mod rng;
+mod tone;
 
 /// Helpers shared by the unit tests of several stages.
 #[cfg(test)]
