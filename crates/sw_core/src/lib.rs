@@ -4,11 +4,15 @@
 //! Owns: the types every stage passes to the next, and their JSON form (the event schema).
 //! Does not own: any I/O, GStreamer, configuration parsing or detection logic.
 
+mod backoff;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
 use ndarray::Array2;
+
+pub use backoff::{Backoff, seed_for};
 use serde::{Deserialize, Serialize};
 
 /// Version tag written into every event record, bumped on any incompatible schema change.
@@ -237,6 +241,18 @@ pub struct MotionEvent {
     /// Bounding boxes of the largest moving regions on this frame.
     pub boxes: Vec<NormBox>,
     pub grid: MotionGrid,
+}
+
+/// `error` and its sources, joined with ": ", for a log line or a status reason.
+pub fn describe_error(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@
 
 mod analysis;
 mod auth_probe;
-mod backoff;
 mod error;
 mod frame_queue;
 mod live;

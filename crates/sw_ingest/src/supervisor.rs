@@ -29,7 +29,7 @@
 //!
 //! Every wait (for a frame, for the back-off, to hand over a health event) also watches the
 //! stop channel, so `stop()` never waits out a back-off. Back-off doubles with each failure in a
-//! row (see `backoff`) and starts over once a connection has streamed for 10 s.
+//! row (see `sw_core::Backoff`) and starts over once a connection has streamed for 10 s.
 //!
 //! Frames: `seq` counts frames delivered since spawn, across reconnects; `pts_nanos` is time
 //! since spawn, increasing across reconnects (see `timeline`). After every (re)connection,
@@ -46,12 +46,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use serde::Serialize;
+use sw_core::{Backoff, seed_for};
 use sw_core::{CameraId, Frame};
 
 use crate::IngestError;
 use crate::analysis::{BuildError, luma_from_sample};
 use crate::auth_probe::{Refusal, auth_failure_reason, demands_sha256_digest};
-use crate::backoff::{Backoff, seed_for};
 use crate::error::BusFailure;
 use crate::frame_queue::FrameQueue;
 use crate::live::{LiveOptions, RtspClient};

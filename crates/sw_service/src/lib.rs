@@ -97,17 +97,7 @@ pub enum ServiceError {
     Sink(#[from] sw_sinks::SinkError),
 }
 
-/// `error` and its sources, joined with ": ", for a log line or a status reason.
-pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use sw_core::describe_error as describe;
 
 /// Runs the service until SIGINT or SIGTERM, reloading the config on SIGHUP (a config that
 /// does not load is logged and the running one kept). Returns once everything is stopped and

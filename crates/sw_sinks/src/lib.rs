@@ -37,7 +37,6 @@
 //! reading secrets from the environment or files and the config keys (sw_config; see
 //! `CONFIG.md` beside this crate), the HTTP status API or metrics (sw_http).
 
-mod backoff;
 mod mqtt;
 mod mqtt_queue;
 mod mqtt_session;
@@ -130,17 +129,7 @@ fn user_clause(user: &Option<String>) -> String {
     }
 }
 
-/// `error` and its sources, joined with ": ", for a log line or a status field.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+use sw_core::describe_error as describe;
 
 /// `event` as its JSON (`stillwatch.event/1`), the payload both sinks send.
 fn encode(event: &sw_core::MotionEvent) -> Result<Vec<u8>, SinkError> {

@@ -36,10 +36,10 @@ use rumqttc::{
 };
 use tokio::sync::mpsc;
 
-use crate::backoff::Backoff;
 use crate::describe;
 use crate::mqtt::{GOODBYE, Shared};
 use crate::mqtt_topics::OFFLINE;
+use sw_core::Backoff;
 
 /// Publishes handed to rumqttc and not yet acknowledged, at most; also rumqttc's inflight
 /// limit, so it never holds one back for flow control.
@@ -99,7 +99,11 @@ pub(crate) fn run(shared: &Arc<Shared>, options: SessionOptions, first: Sender<F
         eventloop.set_network_options(network);
         let session = Arc::new(AtomicU64::new(0));
         let (sender, receiver) = mpsc::channel(EVENTS_QUEUE);
-        let backoff = Backoff::new(options.reconnect_initial, options.reconnect_max);
+        let backoff = Backoff::new(
+            options.reconnect_initial,
+            options.reconnect_max,
+            fastrand::u64(..),
+        );
         let mut coordinator = Coordinator {
             shared: shared.clone(),
             client,

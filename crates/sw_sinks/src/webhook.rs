@@ -28,7 +28,7 @@
 //!
 //! Owns: [`WebhookOptions`] and their checks, the outbox, the retry policy, signing, and the
 //! delivery thread. Does not own: reading the secret from the environment or a file
-//! (sw_config), the back-off schedule (`backoff`), the file layout (`spool`).
+//! (sw_config), the back-off schedule (`sw_core::Backoff`), the file layout (`spool`).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -42,9 +42,9 @@ use sha2::Sha256;
 use sw_core::{MotionEvent, Secret};
 use ureq::http::Uri;
 
-use crate::backoff::Backoff;
 use crate::spool::Spool;
 use crate::{SinkError, describe, encode, read_ca_file};
+use sw_core::Backoff;
 
 /// Header carrying `sha256=<hex>` when a secret is configured.
 pub const SIGNATURE_HEADER: &str = "X-Stillwatch-Signature";
@@ -291,7 +291,7 @@ impl WebhookSink {
             agent,
             uri,
             secret: options.hmac_secret,
-            backoff: Backoff::new(options.retry_initial, options.retry_max),
+            backoff: Backoff::new(options.retry_initial, options.retry_max, fastrand::u64(..)),
             failing: false,
         };
         let thread = thread::Builder::new()

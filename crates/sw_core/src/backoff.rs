@@ -1,19 +1,21 @@
-//! How long a camera waits before reconnecting: exponential back-off with "equal jitter", capped.
+//! How long to wait before trying again (a camera reconnecting, a sink retrying a broker or an
+//! endpoint): exponential back-off with "equal jitter", capped.
 //!
 //! The k-th failure in a row waits a time drawn from `[d/2, d]`, where `d = min(initial * 2^k,
-//! max)`: never longer than the cap, never shorter than half the schedule, and cameras that
-//! failed together (a switch rebooted) spread out instead of reconnecting in lock-step. The
-//! draw is a SplitMix64 sequence seeded from the camera id, so a run is reproducible.
+//! max)`: never longer than the cap, never shorter than half the schedule, and clients that
+//! failed together (a switch rebooted, a broker restarted) spread out instead of retrying in
+//! lock-step. The draw is a SplitMix64 sequence from a caller's seed: cameras seed it from their
+//! id ([`seed_for`]) so a run is reproducible; sinks seed it randomly.
 //!
 //! Owns: the schedule and the seeded draw. Does not own: deciding when a failure streak ends
-//! (the supervisor calls [`Backoff::reset`]) or the waiting itself.
+//! (callers call [`Backoff::reset`] after a success) or the waiting itself.
 
 use std::time::Duration;
 
-use sw_core::CameraId;
+use crate::CameraId;
 
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     initial: Duration,
     max: Duration,
     /// Failures in a row so far.
@@ -22,7 +24,7 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
-    pub(crate) fn new(initial: Duration, max: Duration, seed: u64) -> Self {
+    pub fn new(initial: Duration, max: Duration, seed: u64) -> Self {
         Self {
             initial,
             max,
@@ -32,7 +34,7 @@ impl Backoff {
     }
 
     /// The wait before the next attempt; counts one more failure.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         // 2^20 times any sane initial wait is past any sane cap.
         let doubled = self
             .initial
@@ -44,7 +46,7 @@ impl Backoff {
     }
 
     /// The failure streak is over: the next failure waits about `initial` again.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.failures = 0;
     }
 
@@ -59,7 +61,7 @@ impl Backoff {
 }
 
 /// A seed that depends only on the camera id (FNV-1a), stable across runs and platforms.
-pub(crate) fn seed_for(camera: &CameraId) -> u64 {
+pub fn seed_for(camera: &CameraId) -> u64 {
     camera
         .as_str()
         .bytes()
