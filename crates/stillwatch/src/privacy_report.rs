@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
-use sw_config::Config;
+use sw_config::{Config, WebhookUrl};
 use sw_privacy::{AuditSummary, CameraInput, Outputs, PrivacyReport, ReportInput};
 
 #[derive(Debug, clap::Args)]
@@ -56,8 +56,20 @@ fn report_input(config: &Config, args: &PrivacyReportArgs, config_sha256: String
             || "standard output".to_owned(),
             |path| path.display().to_string(),
         )),
-        mqtt: None,
-        webhooks: Vec::new(),
+        mqtt: config.mqtt.as_ref().map(|mqtt| {
+            format!(
+                "{}:{} (topics under {})",
+                mqtt.host, mqtt.port, mqtt.topic_prefix
+            )
+        }),
+        webhooks: config
+            .webhooks
+            .iter()
+            .map(|hook| match &hook.url {
+                WebhookUrl::Written(url) => webhook_host(url),
+                WebhookUrl::Secret(_) => "a URL read from a secret at start".to_owned(),
+            })
+            .collect(),
         http_api: config.http.as_ref().map(|http| http.bind.to_string()),
     };
     ReportInput {
@@ -98,5 +110,38 @@ fn report_input(config: &Config, args: &PrivacyReportArgs, config_sha256: String
                 outputs: outputs.clone(),
             })
             .collect(),
+    }
+}
+
+/// `scheme://host[:port]` of a webhook URL: its path and query may carry a token.
+fn webhook_host(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::webhook_host;
+
+    #[test]
+    fn webhook_urls_are_shown_without_credentials_path_or_query() {
+        let table = [
+            (
+                "https://hooks.example.com/T0/B1/secret",
+                "https://hooks.example.com",
+            ),
+            (
+                "http://user:pw@10.0.0.5:8123/api/webhook/abc?x=1",
+                "http://10.0.0.5:8123",
+            ),
+            ("https://example.org", "https://example.org"),
+        ];
+        for (url, shown) in table {
+            assert_eq!(webhook_host(url), shown, "{url}");
+        }
     }
 }
