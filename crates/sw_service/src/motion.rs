@@ -284,6 +284,9 @@ impl Worker {
                 tracing::info!(width, height, "frame size changed; restarting the detector");
             }
             self.detector = Some(Detector::new(width, height, &self.detector_options));
+        }
+        // Rasterised once per frame size, not again on every reconnect or decode error.
+        if (self.mask.width(), self.mask.height()) != (width, height) {
             self.mask = PrivacyMask::new(&self.privacy.masks, width, height);
             self.zones = Zones::new(&self.privacy.zones, &self.mask);
         }
