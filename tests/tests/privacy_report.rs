@@ -71,3 +71,47 @@ fn a_camera_above_the_ceiling_is_refused_with_its_numbers() {
         "{stderr}"
     );
 }
+
+#[test]
+fn cameras_on_the_onnx_backend_are_reported_with_the_pinned_graph_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("site.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[onnx]\nmodels_dir = \"{}\"\n\
+             [[cameras]]\nid = \"gate\"\nurl = \"rtsp://192.0.2.1/s\"\n\
+             [cameras.detector]\nbackend = \"onnx\"\n",
+            workspace_root().join("models").display()
+        ),
+    )
+    .unwrap();
+    let output = run_ok(
+        stillwatch()
+            .arg("privacy-report")
+            .arg("--config")
+            .arg(&config)
+            .arg("--markdown"),
+    );
+    let markdown = String::from_utf8(output.stdout).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace_root().join("models/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let models = manifest["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    for model in models {
+        let (name, sha256) = (
+            model["name"].as_str().unwrap(),
+            model["sha256"].as_str().unwrap(),
+        );
+        assert!(
+            markdown.contains(name) && markdown.contains(sha256),
+            "no {name} {sha256} in\n{markdown}"
+        );
+    }
+    assert!(
+        markdown.contains("Camera(s) gate run the per-pixel part"),
+        "{markdown}"
+    );
+}

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use sw_config::DetectorBackend;
 use sw_core::{CameraId, MotionEvent};
 use sw_eval::{GroundTruth, Report, Scorer};
 use sw_ingest::{RecordedOptions, RecordedSource};
@@ -43,6 +44,17 @@ pub struct BenchArgs {
     /// Camera id written into events.
     #[arg(long, default_value = "bench")]
     pub camera: String,
+    /// Run the detector's per-pixel step on this engine instead of the config's
+    /// `detector.backend` (`onnx` uses the config's `[onnx]` settings).
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
+}
+
+/// `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Native,
+    Onnx,
 }
 
 /// Everything `--json` writes.
@@ -53,6 +65,8 @@ pub struct BenchReport {
     pub first_frame_number: u64,
     pub analysis_width: u32,
     pub analysis_height: u32,
+    /// `native` or `onnx` (with the provider).
+    pub backend: String,
     pub events: u64,
     pub timing: Timing,
     pub ground_truth: Option<Report>,
@@ -109,7 +123,12 @@ pub fn bench(
         sequence_fps: config.analysis.sequence_fps,
     })?;
     let (width, height) = source.analysis_size();
-    let mut detector = Detector::new(width as usize, height as usize, &config.detector);
+    let backend = match args.backend {
+        Some(Backend::Native) => DetectorBackend::Native,
+        Some(Backend::Onnx) => DetectorBackend::Onnx,
+        None => config.detector_backend,
+    };
+    let (mut detector, engine) = crate::engine::detector(&config, backend, width, height)?;
     let mut tracker = EventTracker::new(camera, &config.events);
     let mut scorer = ground_truth.as_ref().map(|_| Scorer::default());
     let mut events_out = args.events.as_deref().map(JsonLines::create).transpose()?;
@@ -174,6 +193,7 @@ pub fn bench(
         first_frame_number: source.first_frame_number(),
         analysis_width: width,
         analysis_height: height,
+        backend: engine.description.clone(),
         events,
         timing,
         ground_truth: scorer.map(|scorer| scorer.report()),
@@ -277,6 +297,7 @@ pub fn print_report(report: &BenchReport) {
         report.frames, report.first_frame_number, report.analysis_width, report.analysis_height
     );
     println!("events      {} records (start, update, end)", report.events);
+    println!("backend     {}", report.backend);
     println!(
         "speed       analysis {:.0} frames/s (one core), end to end {:.1} frames/s",
         timing.analysis_fps, timing.end_to_end_fps

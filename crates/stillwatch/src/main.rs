@@ -11,6 +11,7 @@ mod audit;
 mod bench;
 mod camsim;
 mod demo;
+mod engine;
 mod privacy_report;
 mod run;
 
@@ -101,8 +102,9 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // ONNX Runtime reports every allocation at INFO through ort: only its warnings by default.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},ort=warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
-use sw_config::{Config, WebhookUrl};
-use sw_privacy::{AuditSummary, CameraInput, Outputs, PrivacyReport, ReportInput};
+use sw_config::{Config, DetectorBackend, WebhookUrl};
+use sw_privacy::{AuditSummary, CameraInput, GraphSummary, Outputs, PrivacyReport, ReportInput};
 
 #[derive(Debug, clap::Args)]
 pub struct PrivacyReportArgs {
@@ -32,7 +32,10 @@ pub fn run(args: &PrivacyReportArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.config)
         .with_context(|| format!("reading {}", args.config.display()))?;
     let config = Config::load(&args.config).context("loading the configuration")?;
-    let input = report_input(&config, args, format!("{:x}", Sha256::digest(&bytes)));
+    let mut input = report_input(&config, args, format!("{:x}", Sha256::digest(&bytes)));
+    if input.cameras.iter().any(|camera| camera.onnx) {
+        input.graphs = graphs(&config)?;
+    }
     let report = PrivacyReport::new(&input);
     let text = if args.markdown {
         report.render_markdown()
@@ -107,10 +110,35 @@ fn report_input(config: &Config, args: &PrivacyReportArgs, config_sha256: String
                     .map(|evidence| evidence.kind),
                 grid_cols: camera.detector.grid_cols,
                 grid_rows: camera.detector.grid_rows,
+                onnx: camera.detector_backend == DetectorBackend::Onnx,
                 outputs: outputs.clone(),
             })
             .collect(),
+        graphs: Vec::new(),
     }
+}
+
+/// The ONNX graphs `[onnx]` points at, each checked against its manifest's SHA-256.
+#[cfg(feature = "onnx")]
+fn graphs(config: &Config) -> anyhow::Result<Vec<GraphSummary>> {
+    let models = sw_onnx::verify_models(config.onnx.models_dir.as_deref())
+        .context("checking the ONNX graphs the configuration's cameras use")?;
+    Ok(models
+        .into_iter()
+        .map(|model| GraphSummary {
+            name: model.name,
+            file: model.path.display().to_string(),
+            sha256: model.sha256,
+        })
+        .collect())
+}
+
+#[cfg(not(feature = "onnx"))]
+fn graphs(_config: &Config) -> anyhow::Result<Vec<GraphSummary>> {
+    anyhow::bail!(
+        "cameras use detector.backend = \"onnx\", but this build has no ONNX support to \
+         check the graphs with (build stillwatch with the `onnx` feature)"
+    )
 }
 
 /// `scheme://host[:port]` of a webhook URL: its path and query may carry a token.

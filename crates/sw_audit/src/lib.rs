@@ -46,35 +46,37 @@ pub use writer::{AuditOptions, AuditWriter, FsyncPolicy, Recovery, TornBytes, sy
 /// Everything that can go wrong opening, writing or reading a log, or handling key files. Each
 /// names the file or directory, and the record where there is one. None carries key material
 /// or payload contents. `Clone`, because one failed write fails every caller in its batch.
+/// An underlying I/O or encoding error is part of the message (`cause`), not a separate
+/// `source()`, so an error chain does not print it twice.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AuditError {
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}: {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: Arc<std::io::Error>,
+        cause: Arc<std::io::Error>,
     },
     /// Writing a batch failed (a full disk, a file size limit); the batch was rolled back, so
     /// none of its records is in the log.
-    #[error("writing record {seq} to {}: {source}; the record is not in the log", path.display())]
+    #[error("writing record {seq} to {}: {cause}; the record is not in the log", path.display())]
     Write {
         seq: u64,
         path: PathBuf,
-        source: Arc<std::io::Error>,
+        cause: Arc<std::io::Error>,
     },
     #[error(
-        "syncing {} to disk: {source}; records since the last sync may be lost, so the log \
+        "syncing {} to disk: {cause}; records since the last sync may be lost, so the log \
          accepts no more until it is reopened",
         path.display()
     )]
     Sync {
         path: PathBuf,
-        source: Arc<std::io::Error>,
+        cause: Arc<std::io::Error>,
     },
-    #[error("encoding record {seq}: {source}")]
+    #[error("encoding record {seq}: {cause}")]
     Encode {
         seq: u64,
-        source: Arc<serde_json::Error>,
+        cause: Arc<serde_json::Error>,
     },
     #[error("key file {}: {reason}", path.display())]
     KeyFile { path: PathBuf, reason: String },
@@ -126,7 +128,7 @@ impl AuditError {
         AuditError::Io {
             action,
             path: path.into(),
-            source: Arc::new(source),
+            cause: Arc::new(source),
         }
     }
 }

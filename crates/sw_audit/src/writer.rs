@@ -34,6 +34,9 @@ use crate::segment::{
 };
 use crate::{Anchor, AuditError, Location, Problem};
 
+/// How long opening a log waits for its lock before it says another writer holds it.
+const LOCK_WAIT: Duration = Duration::from_millis(500);
+
 /// When appended records are forced to disk with `fdatasync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
@@ -486,7 +489,7 @@ impl AuditWriter {
         )
         .map_err(|e| AuditError::Encode {
             seq,
-            source: Arc::new(e),
+            cause: Arc::new(e),
         })?;
         if encoded.line.len() > MAX_RECORD_BYTES {
             return Err(AuditError::RecordTooLarge {
@@ -605,7 +608,7 @@ impl AuditWriter {
                 let error = AuditError::Write {
                     seq: self.committed.next_seq,
                     path: self.segment.path.clone(),
-                    source: Arc::new(error),
+                    cause: Arc::new(error),
                 };
                 if let Err(rollback) = self.file.set_len(self.committed_len) {
                     self.failed = Some(format!(
@@ -642,7 +645,7 @@ impl AuditWriter {
             // holds is unknown until it is read back, which reopening does.
             let error = AuditError::Sync {
                 path: self.segment.path.clone(),
-                source: Arc::new(error),
+                cause: Arc::new(error),
             };
             self.failed = Some(error.to_string());
             return Err(error);
@@ -729,7 +732,7 @@ fn to_object(payload: &impl Serialize, seq: u64) -> Result<Map<String, Value>, A
     serde_json::to_value(payload)
         .map_err(|e| AuditError::Encode {
             seq,
-            source: Arc::new(e),
+            cause: Arc::new(e),
         })
         .map(|value| into_object(value).unwrap_or_default())
 }
@@ -743,14 +746,21 @@ fn lock_dir(dir: &Path) -> Result<File, AuditError> {
         .write(true)
         .open(&path)
         .map_err(|e| AuditError::io("opening", &path, e))?;
-    // `File::try_lock` is Rust 1.89 (flock(2) here). The workspace builds with 1.95 and its
-    // let-chains already need 1.88; its `rust-version = "1.85"` is out of date.
-    #[allow(clippy::incompatible_msrv)]
-    let locked = file.try_lock();
-    match locked {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(AuditError::Locked { dir: dir.into() }),
-        Err(fs::TryLockError::Error(e)) => Err(AuditError::io("locking", &path, e)),
+    // flock(2). A child process forked by another thread between its fork and its exec holds
+    // a copy of our descriptors for that moment, and with it the lock of a log just closed:
+    // only a lock still held after a short wait means another writer.
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(AuditError::Locked { dir: dir.into() });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(AuditError::io("locking", &path, e)),
+        }
     }
 }
 

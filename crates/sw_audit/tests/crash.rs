@@ -99,10 +99,10 @@ fn append_until_full(dir: &Path) {
             Err(error) => break error,
         }
     };
-    let AuditError::Write { source, seq, .. } = &error else {
+    let AuditError::Write { cause, seq, .. } = &error else {
         panic!("expected a write error, got {error}");
     };
-    assert_eq!(source.kind(), ErrorKind::FileTooLarge, "{error}");
+    assert_eq!(cause.kind(), ErrorKind::FileTooLarge, "{error}");
     assert_eq!(*seq, last_ok + 1);
     // Still full: the next record fails the same way; the writer has not given up.
     let again = writer

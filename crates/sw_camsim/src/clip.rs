@@ -284,14 +284,14 @@ fn collect(
         if appsink.is_eos() {
             break;
         }
-        if let Some(message) = bus.pop_filtered(&[gst::MessageType::Error]) {
-            if let gst::MessageView::Error(error) = message.view() {
-                let element = error
-                    .src()
-                    .map(|src| src.path_string().to_string())
-                    .unwrap_or_default();
-                return Err(format!("{element}: {}", error.error()));
-            }
+        if let Some(message) = bus.pop_filtered(&[gst::MessageType::Error])
+            && let gst::MessageView::Error(error) = message.view()
+        {
+            let element = error
+                .src()
+                .map(|src| src.path_string().to_string())
+                .unwrap_or_default();
+            return Err(format!("{element}: {}", error.error()));
         }
         if last_progress.elapsed() > LOAD_STALL_LIMIT {
             return Err(format!("no frame for {} s", LOAD_STALL_LIMIT.as_secs()));

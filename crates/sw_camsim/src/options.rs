@@ -88,7 +88,7 @@ impl Resolution {
     }
 
     pub(crate) fn validate(self, mount: &str) -> Result<(), CamsimError> {
-        let in_range = |side: u32| (16..=4096).contains(&side) && side % 2 == 0;
+        let in_range = |side: u32| (16..=4096).contains(&side) && side.is_multiple_of(2);
         if in_range(self.width) && in_range(self.height) {
             Ok(())
         } else {

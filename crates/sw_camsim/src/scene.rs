@@ -165,14 +165,20 @@ impl Scene {
 
 impl Shape {
     fn random(rng: &mut SplitMix64) -> Self {
-        let kind = if rng.next_u64() % 2 == 0 {
+        let kind = if rng.next_u64().is_multiple_of(2) {
             ShapeKind::Rectangle
         } else {
             ShapeKind::Ellipse
         };
-        let sign = |rng: &mut SplitMix64| if rng.next_u64() % 2 == 0 { 1.0 } else { -1.0 };
+        let sign = |rng: &mut SplitMix64| {
+            if rng.next_u64().is_multiple_of(2) {
+                1.0
+            } else {
+                -1.0
+            }
+        };
         // Dark or bright against a mid-grey background, never the same grey.
-        let luma = if rng.next_u64() % 2 == 0 {
+        let luma = if rng.next_u64().is_multiple_of(2) {
             rng.range(20.0, 60.0)
         } else {
             rng.range(200.0, 240.0)
@@ -208,7 +214,7 @@ fn render_background(rng: &mut SplitMix64, width: usize, height: usize) -> Vec<u
         let block_height = (rng.range(0.05, 0.2) * height as f64) as usize;
         let left = (rng.range(0.0, 1.0) * (width - block_width) as f64) as usize;
         let top = (rng.range(0.0, 1.0) * (height - block_height) as f64) as usize;
-        let lighter = rng.next_u64() % 2 == 0;
+        let lighter = rng.next_u64().is_multiple_of(2);
         for y in top..top + block_height {
             for pixel in &mut luma[y * width + left..y * width + left + block_width] {
                 *pixel = if lighter {

@@ -19,7 +19,7 @@ use crate::privacy::{CameraPrivacy, PrivacyConfig};
 use crate::raw;
 use crate::service::ServiceConfig;
 use crate::validate::{ConfigError, Context, non_zero};
-use crate::{AnalysisOptions, detector};
+use crate::{AnalysisOptions, DetectorBackend, detector};
 
 /// One camera, every setting resolved: overrides merged over the top-level sections.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +40,8 @@ pub struct CameraConfig {
     /// Height of the analysis frame; `None` keeps the source's aspect ratio.
     pub height: Option<NonZeroU32>,
     pub detector: DetectorOptions,
+    /// `detector.backend`, the camera's own or the top-level one.
+    pub detector_backend: DetectorBackend,
     pub events: EventOptions,
     pub privacy: CameraPrivacy,
 }
@@ -239,6 +241,7 @@ fn camera(
         height,
         privacy: crate::privacy::camera(raw, &id, width.get(), privacy, context)?,
         detector: detector::detector(&raw.detector.over(&top.detector), context)?,
+        detector_backend: crate::onnx::backend(&raw.detector.over(&top.detector)),
         events: detector::events(&raw.events.over(&top.events), context)?,
         id,
     })

@@ -11,6 +11,7 @@
 
 mod camera;
 mod detector;
+mod onnx;
 mod outputs;
 mod privacy;
 mod raw;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use sw_motion::{DetectorOptions, EventOptions};
 
 pub use camera::{CameraConfig, CameraCredentials, RtspClientChoice, SecretSource, Transport};
+pub use onnx::{DetectorBackend, OnnxConfig, OnnxProvider};
 pub use outputs::{AuditConfig, HttpConfig, MqttConfig, WebhookConfig, WebhookUrl};
 pub use privacy::{CameraPrivacy, PrivacyConfig};
 pub use service::ServiceConfig;
@@ -34,6 +36,10 @@ pub use validate::ConfigError;
 pub struct Config {
     pub analysis: AnalysisOptions,
     pub detector: DetectorOptions,
+    /// `detector.backend`: the engine of the per-pixel step (cameras may choose their own).
+    pub detector_backend: DetectorBackend,
+    /// `[onnx]`: the ONNX engine's settings.
+    pub onnx: OnnxConfig,
     pub events: EventOptions,
     /// `[service]`: settings of `stillwatch run`.
     pub service: ServiceConfig,

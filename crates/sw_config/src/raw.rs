@@ -24,6 +24,8 @@ pub(crate) struct Config {
     pub service: Service,
     #[serde(default)]
     pub privacy: Privacy,
+    #[serde(default)]
+    pub onnx: Onnx,
     pub audit: Option<Spanned<Audit>>,
     pub http: Option<Spanned<Http>>,
     pub mqtt: Option<Spanned<Mqtt>>,
@@ -213,6 +215,39 @@ pub(crate) struct Detector {
     pub max_shift_pixels: Value<u16>,
     pub brightness_compensation: Option<bool>,
     pub noise_radius_sixteenths: Value<u8>,
+    pub backend: Option<Backend>,
+}
+
+/// `detector.backend`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Backend {
+    Native,
+    Onnx,
+}
+
+/// `[onnx]`: the ONNX engine.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Onnx {
+    pub provider: Option<Provider>,
+    pub device_id: Value<u32>,
+    pub batch_size: Value<usize>,
+    pub batch_wait_millis: Value<u64>,
+    pub workers: Value<usize>,
+    pub intra_op_threads: Value<usize>,
+    pub models_dir: Value<String>,
+    pub runtime_library: Value<String>,
+}
+
+/// `onnx.provider`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Provider {
+    Cpu,
+    Cuda,
+    Tensorrt,
+    Openvino,
 }
 
 /// `[events]`: keys named as `sw_motion::EventOptions`' fields.
@@ -262,6 +297,7 @@ merge_over!(Detector {
     max_shift_pixels,
     brightness_compensation,
     noise_radius_sixteenths,
+    backend,
 });
 
 merge_over!(Events {

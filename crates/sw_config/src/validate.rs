@@ -191,6 +191,8 @@ pub(crate) fn config(raw: raw::Config, context: &Context<'_>) -> Result<Config, 
     let cameras = crate::camera::cameras(&raw, &analysis, &service, &privacy, context)?;
     Ok(Config {
         detector: crate::detector::detector(&raw.detector, context)?,
+        detector_backend: crate::onnx::backend(&raw.detector),
+        onnx: crate::onnx::onnx(&raw.onnx, context)?,
         events: crate::detector::events(&raw.events, context)?,
         audit,
         privacy,

@@ -23,20 +23,24 @@
 //!
 //! Layout: for each canvas row, the row's `N` samples are stored as `N` consecutive runs of
 //! `canvas_width` bytes (sample 0 of every pixel of the row, then sample 1, ...). A frame row
-//! reads one canvas row at an offset; it is classified in lanes of [`LANE_PIXELS`]: `N` steps
-//! of "absolute difference below radius, add one" over 32 contiguous bytes, which the compiler
-//! turns into SIMD without `unsafe`; a lane whose every pixel has already matched enough
-//! samples skips the rest of its samples.
+//! reads one canvas row at an offset; it is classified in blocks of up to [`BLOCK_PIXELS`] (a
+//! 320-pixel row is one block), sample by sample: each sample's run is swept once, "within the
+//! radius, add one" on 32 bytes at a time, which the compiler turns into SIMD without
+//! `unsafe`; once every pixel of a block has matched enough samples, the rest are skipped.
 
 use crate::DetectorOptions;
 use crate::rng::SplitMix64;
+use crate::step::{PixelState, UpdateDraws};
 use crate::tone::{MAX_PAIRS, ToneMap};
 
-/// Pixels classified together: two SSE2 registers' worth, so a lane's luma, radius and match
-/// counts stay in registers.
+/// Pixels classified together: two SSE2 registers' worth.
 const LANE_PIXELS: usize = 32;
-/// How often (in samples) classification checks whether a lane is settled. Measured on
-/// CDnet highway: 4 beats 2 and 8.
+/// Lanes of a row classified together, sample by sample (see `classify_block`): a 320-pixel
+/// row, the usual analysis width, is one block. Measured at 320x240: 10 beats 8, 12 and 16.
+const BLOCK_LANES: usize = 10;
+/// Pixels of a block.
+const BLOCK_PIXELS: usize = BLOCK_LANES * LANE_PIXELS;
+/// How often (in samples) classification checks whether a block is settled.
 const SETTLED_CHECK_SAMPLES: usize = 4;
 /// Background frames after which a pixel's model is trusted to be background (see `trust`):
 /// the counter saturates there.
@@ -72,6 +76,13 @@ pub(crate) struct SampleModel {
     /// the frame is background (sigma-delta). Canvas pixels not yet seen hold the nearest
     /// pixel of the first frame.
     reference: Vec<u8>,
+    /// Per canvas pixel: the luma it had when the model was last remapped onto the frame's
+    /// brightness (or in the first frame), carried through every remap since; 0 where there
+    /// is none (not in view while background at that time, or black). The brightness fit
+    /// compares frames with these rather than with the samples: updates keep pulling the
+    /// samples of visible background towards the frame, so the samples show only part of a
+    /// slow change, while the pixels hidden behind an object need all of it.
+    anchor: Vec<u8>,
     rng: SplitMix64,
     initialised: bool,
 }
@@ -96,6 +107,7 @@ impl SampleModel {
             foreground_frames: vec![0; area],
             trust: vec![0; area],
             reference: vec![0; area],
+            anchor: vec![0; area],
             rng: SplitMix64::new(params.seed),
             initialised: false,
         }
@@ -134,6 +146,13 @@ impl SampleModel {
         }
         for y in 0..h {
             self.reveal_row(luma, y, (0, 0));
+            let c = (y + m) * self.canvas_width + m;
+            for (anchor, &v) in self.anchor[c..c + w]
+                .iter_mut()
+                .zip(&luma[y * w..(y + 1) * w])
+            {
+                *anchor = v.max(1);
+            }
         }
         self.initialised = true;
     }
@@ -158,7 +177,7 @@ impl SampleModel {
                     (x, y)
                 } else {
                     let which = self.rng.below(9) as usize;
-                    neighbour(x, y, w, h, (which % 3, which / 3))
+                    clamped_neighbour(x, y, w, h, (which % 3, which / 3))
                 };
                 let slot = self.slot(x + ox, y + oy, k);
                 self.samples[slot] = luma[ny * w + nx];
@@ -172,7 +191,7 @@ impl SampleModel {
         }
     }
 
-    /// Feeds `tone` the (frame luma, reference) pairs of a sparse grid of pixels that were
+    /// Feeds `tone` the (frame luma, sample, anchor) of a sparse grid of pixels that were
     /// background on the previous frame, at `shift`.
     pub(crate) fn sample_pairs(&self, luma: &[u8], shift: (i32, i32), tone: &mut ToneMap) {
         let (w, h) = (self.width, self.height);
@@ -189,30 +208,93 @@ impl SampleModel {
                 let c = canvas_row + x;
                 if self.radius[c] != 0 && self.foreground_frames[c] == 0 {
                     let k = (x / step + y / step) % self.params.samples_per_pixel;
-                    tone.add(luma[y * w + x], self.samples[self.slot(x + ox, y + oy, k)]);
+                    tone.add(
+                        luma[y * w + x],
+                        self.samples[self.slot(x + ox, y + oy, k)],
+                        self.anchor[c],
+                    );
                 }
             }
         }
     }
 
-    /// Maps every sample and the reference through `lut` (model luma to the luma it has now),
-    /// after the whole picture changed brightness.
-    pub(crate) fn remap(&mut self, lut: &[u8; 256]) {
-        for v in &mut self.samples {
-            *v = lut[usize::from(*v)];
+    /// Maps the model onto a new brightness of the whole picture (`visible` and `hidden`: model
+    /// luma to the luma it has now, see `tone`), then anchors the pixels under the frame `luma`
+    /// at `shift` that were background on the previous frame to their luma in it.
+    ///
+    /// The model's updates keep pulling the samples of background in view towards the frame,
+    /// but nothing records which samples they wrote since the last remap: those need at most
+    /// what the samples still show (`visible`), older ones the whole change since then
+    /// (`hidden`). So each sample of such a pixel, and its reference, takes whichever of the
+    /// two lies closer to the pixel's luma now. Every other sample (a place hidden behind an
+    /// object, or outside the frame: nothing updates them) and every anchor takes `hidden`.
+    pub(crate) fn remap(
+        &mut self,
+        visible: &[u8; 256],
+        hidden: &[u8; 256],
+        luma: &[u8],
+        shift: (i32, i32),
+    ) {
+        let (w, n, cw) = (self.width, self.params.samples_per_pixel, self.canvas_width);
+        let (ox, oy) = self.origin(shift);
+        let whole = |values: &mut [u8]| {
+            values.iter_mut().for_each(|v| *v = hidden[usize::from(*v)]);
+        };
+        for (cy, (row, reference)) in self
+            .samples
+            .chunks_exact_mut(n * cw)
+            .zip(self.reference.chunks_exact_mut(cw))
+            .enumerate()
+        {
+            let Some(y) = cy.checked_sub(oy).filter(|&y| y < self.height) else {
+                row.chunks_exact_mut(cw).chain([reference]).for_each(whole);
+                continue;
+            };
+            let foreground = &self.foreground_frames[cy * cw + ox..cy * cw + ox + w];
+            let frame = &luma[y * w..(y + 1) * w];
+            for run in row.chunks_exact_mut(cw).chain([reference]) {
+                let (left, rest) = run.split_at_mut(ox);
+                let (middle, right) = rest.split_at_mut(w);
+                whole(left);
+                whole(right);
+                for ((v, &foreground), &now) in middle.iter_mut().zip(foreground).zip(frame) {
+                    let (all, rest) = (hidden[usize::from(*v)], visible[usize::from(*v)]);
+                    *v = if foreground != 0 || all.abs_diff(now) <= rest.abs_diff(now) {
+                        all
+                    } else {
+                        rest
+                    };
+                }
+            }
         }
-        for v in &mut self.reference {
-            *v = lut[usize::from(*v)];
+        for v in self.anchor.iter_mut().filter(|v| **v != 0) {
+            *v = hidden[usize::from(*v)];
+        }
+        for (y, frame) in luma.chunks_exact(w).enumerate() {
+            let c = (y + oy) * cw + ox;
+            for (x, &now) in frame.iter().enumerate() {
+                if self.radius[c + x] != 0 && self.foreground_frames[c + x] == 0 {
+                    self.anchor[c + x] = now.max(1);
+                }
+            }
         }
     }
 
-    /// Classifies every pixel of the frame at `shift`, row by row: writes 255 into `raw_mask`
-    /// (frame coordinates) for every pixel with fewer than `min_matches` samples closer than
-    /// its radius to its luma (foreground), 0 otherwise. The radius is the pixel's own, but at
-    /// least `min_radius_luma` (the frame's noise allowance). Canvas pixels shown for the first
-    /// time are initialised from this frame first, and are background.
+    /// Initialises the canvas pixels under the frame at `shift` that no frame has shown
+    /// before (see [`SampleModel::reveal_row`]), so that every pixel under the frame has a
+    /// model before it is classified.
+    pub(crate) fn reveal(&mut self, luma: &[u8], shift: (i32, i32)) {
+        for y in 0..self.height {
+            self.reveal_row(luma, y, shift);
+        }
+    }
+
+    /// Classifies every pixel of the frame at `shift` (after [`SampleModel::reveal`]), row by
+    /// row: writes 255 into `raw_mask` (frame coordinates) for every pixel with fewer than
+    /// `min_matches` samples closer than its radius to its luma (foreground), 0 otherwise. The
+    /// radius is the pixel's own, but at least `min_radius_luma` (the frame's noise allowance).
     pub(crate) fn segment(
-        &mut self,
+        &self,
         luma: &[u8],
         shift: (i32, i32),
         min_radius_luma: u8,
@@ -220,22 +302,20 @@ impl SampleModel {
     ) {
         let (w, h) = (self.width, self.height);
         let (ox, oy) = self.origin(shift);
-        let n = self.params.samples_per_pixel;
-        let row_bytes = n * self.canvas_width;
+        let (n, cw) = (self.params.samples_per_pixel, self.canvas_width);
         for y in 0..h {
-            self.reveal_row(luma, y, shift);
             let cy = y + oy;
-            let row_samples = &self.samples[cy * row_bytes..(cy + 1) * row_bytes + LANE_PIXELS];
-            let radius_row = &self.radius[cy * self.canvas_width + ox..];
+            let row_samples = &self.samples[cy * n * cw + ox..(cy + 1) * n * cw + LANE_PIXELS];
+            let radius_row = &self.radius[cy * cw + ox..];
             let luma_row = &luma[y * w..(y + 1) * w];
             let mask_row = &mut raw_mask[y * w..(y + 1) * w];
-            for start in (0..w).step_by(LANE_PIXELS) {
-                let end = (start + LANE_PIXELS).min(w);
-                classify_lane(
-                    &row_samples[ox + start..],
-                    self.canvas_width,
+            for start in (0..w).step_by(BLOCK_PIXELS) {
+                let end = (start + BLOCK_PIXELS).min(w);
+                classify_block(
+                    &row_samples[start..],
+                    cw,
                     n,
-                    lane_of(radius_row, start),
+                    &radius_row[start..],
                     min_radius_luma,
                     &luma_row[start..end],
                     self.params.min_matches,
@@ -269,12 +349,19 @@ impl SampleModel {
         let absorb_after = self.params.absorb_after_frames;
         let mut visits = Visits::new(&mut self.rng, self.params.update_subsampling, w);
         for y in 0..h {
-            let cy = y + oy;
+            // The canvas index of frame pixel (0, y), and where its sample 0 is.
+            let c_row = (y + oy) * self.canvas_width + ox;
+            let sample_row = (y + oy) * self.params.samples_per_pixel * self.canvas_width + ox;
+            let (luma_row, raw_row, final_row) = (
+                &luma[y * w..(y + 1) * w],
+                &raw_mask[y * w..(y + 1) * w],
+                &final_mask[y * w..(y + 1) * w],
+            );
             while let Some(x) = visits.next_in_row(y, &mut self.rng) {
-                let c = cy * self.canvas_width + ox + x;
+                let c = c_row + x;
                 let stationary = absorb_after > 0 && self.foreground_frames[c] >= absorb_after;
-                if (raw_mask[y * w + x] | final_mask[y * w + x]) == 0 || stationary {
-                    self.absorb(x + ox, cy, luma[y * w + x], visits.draw);
+                if (raw_row[x] | final_row[x]) == 0 || stationary {
+                    self.absorb((x, y), (c, sample_row + x), luma_row[x], visits.draw);
                 }
                 if stationary {
                     self.trust[c] = 0;
@@ -301,66 +388,80 @@ impl SampleModel {
         for y in 0..h {
             let c_row = (y + oy) * self.canvas_width + ox;
             let row = &raw_mask[y * w..(y + 1) * w];
-            // Most of a frame is background: skip whole lanes of it at once.
-            let lanes_with_foreground = row
-                .chunks(LANE_PIXELS)
-                .enumerate()
-                .filter(|(_, lane)| lane.iter().fold(0, |any, &p| any | p) != 0)
-                .map(|(i, _)| i * LANE_PIXELS);
-            for x in lanes_with_foreground.flat_map(|start| start..(start + LANE_PIXELS).min(w)) {
-                let c = c_row + x;
-                if raw_mask[y * w + x] == 0
-                    || self.foreground_frames[c] < after
-                    || self.trust[c] == TRUSTED
-                {
-                    continue;
-                }
-                let draw = self.rng.next_u64();
-                let (nx, ny) = neighbour(x, y, w, h, NEIGHBOURS[(draw & 7) as usize]);
-                if raw_mask[ny * w + nx] != 0 {
-                    continue;
-                }
-                let (ncx, ncy) = (nx + ox, ny + oy);
-                let radius = self.radius[ncy * self.canvas_width + ncx];
-                let value = luma[y * w + x];
-                let mut matches = 0;
-                for k in 0..n {
-                    let sample = self.samples[self.slot(ncx, ncy, k)];
-                    matches += u8::from(sample.abs_diff(value) < radius);
-                    if matches >= self.params.min_matches {
-                        let own = self.slot(x + ox, y + oy, ((draw >> 8) % n as u64) as usize);
-                        self.samples[own] = value;
-                        break;
+            // Most of a frame is background: skip it a lane at a time, then eight pixels at a
+            // time.
+            let lanes = row.chunks(LANE_PIXELS).enumerate();
+            let words = lanes
+                .filter(|(_, lane)| lane.iter().fold(0, |any, &m| any | m) != 0)
+                .flat_map(|(i, lane)| {
+                    lane.chunks(8)
+                        .enumerate()
+                        .map(move |(j, word)| (i * LANE_PIXELS + j * 8, word))
+                });
+            for (word_start, word) in words {
+                let mut foreground = nonzero_bytes(word);
+                while foreground != 0 {
+                    let x = word_start + foreground.trailing_zeros() as usize;
+                    foreground &= foreground - 1;
+                    // One draw per raw-foreground pixel, eligible or not, so that the draws do
+                    // not depend on the model's state (see `draw_update`).
+                    let draw = self.rng.next_u64();
+                    let c = c_row + x;
+                    if self.foreground_frames[c] < after || self.trust[c] == TRUSTED {
+                        continue;
+                    }
+                    let choice = GhostChoice::from_draw(draw, n);
+                    let Some((nx, ny)) = neighbour(x, y, w, h, choice.dir) else {
+                        continue;
+                    };
+                    if raw_mask[ny * w + nx] != 0 {
+                        continue;
+                    }
+                    let (ncx, ncy) = (nx + ox, ny + oy);
+                    let radius = self.radius[ncy * self.canvas_width + ncx];
+                    let value = luma[y * w + x];
+                    let mut matches = 0;
+                    for k in 0..n {
+                        let sample = self.samples[self.slot(ncx, ncy, k)];
+                        matches += u8::from(sample.abs_diff(value) < radius);
+                        if matches >= self.params.min_matches {
+                            let own = self.slot(x + ox, y + oy, choice.slot);
+                            self.samples[own] = value;
+                            break;
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Writes `value`, the background luma of canvas pixel `(cx, cy)`, into one of its
-    /// samples and one of a neighbour's, choosing both from the random bits of `draw`.
-    fn absorb(&mut self, cx: usize, cy: usize, value: u8, draw: u64) {
-        let n = self.params.samples_per_pixel as u64;
-        // Three 16-bit fields of the draw; a 16-bit multiply-shift draw below 64 is biased by
-        // under 0.1%.
-        let field = |i: u32, bound: u64| ((((draw >> (16 * i)) & 0xFFFF) * bound) >> 16) as usize;
-        let own = self.slot(cx, cy, field(0, n));
-        self.samples[own] = value;
-        if self.params.propagation_enabled {
-            let (nx, ny) = neighbour(
-                cx,
-                cy,
-                self.canvas_width,
-                self.canvas_height,
-                NEIGHBOURS[field(1, 8)],
-            );
-            // A neighbour not yet shown by any frame is initialised when it is; one that was
-            // foreground on the previous frame is left alone, so that an object that stopped
-            // is not eaten from within through its camouflaged pixels.
-            let nc = ny * self.canvas_width + nx;
-            if self.radius[nc] != 0 && self.foreground_frames[nc] == 0 {
-                let theirs = self.slot(nx, ny, field(2, n));
-                self.samples[theirs] = value;
+    /// Writes `value`, the background luma of frame pixel `(x, y)`, into one of its samples and
+    /// one of a neighbour's in the frame, choosing both from the random bits of `draw`
+    /// ([`VisitChoice`]). `c` is the pixel's canvas index, `sample_base` where its sample 0
+    /// is in `samples` (both computed once per row by the caller).
+    fn absorb(
+        &mut self,
+        (x, y): (usize, usize),
+        (c, sample_base): (usize, usize),
+        value: u8,
+        draw: u64,
+    ) {
+        let (n, cw) = (self.params.samples_per_pixel, self.canvas_width);
+        let choice = VisitChoice::from_draw(draw, n);
+        self.samples[sample_base + choice.own_slot * cw] = value;
+        if !self.params.propagation_enabled {
+            return;
+        }
+        // A neighbour outside the frame is left alone (the graphs see only the frame); one
+        // that was foreground on the previous frame too, so that an object that stopped is
+        // not eaten from within through its camouflaged pixels.
+        let (dx, dy) = DIRECTIONS[choice.spread_dir];
+        // Off the frame's left or top edge, the wrapped coordinate exceeds any width.
+        if x.wrapping_add_signed(dx) < self.width && y.wrapping_add_signed(dy) < self.height {
+            let theirs = c.wrapping_add_signed(dy * cw as isize + dx);
+            if self.foreground_frames[theirs] == 0 {
+                let their_samples = sample_base.wrapping_add_signed(dy * (n * cw) as isize + dx);
+                self.samples[their_samples + choice.spread_slot * cw] = value;
             }
         }
     }
@@ -427,6 +528,90 @@ impl SampleModel {
             }
         }
     }
+
+    /// Copies the model under the frame at `shift` into `state` (frame coordinates) for a
+    /// [`crate::PixelBackend`] ([`Towards::State`]), or `state` as the backend left it back
+    /// onto the canvas ([`Towards::Canvas`]).
+    pub(crate) fn exchange_window(
+        &mut self,
+        shift: (i32, i32),
+        state: &mut PixelState,
+        towards: Towards,
+    ) {
+        let (w, n, cw) = (self.width, self.params.samples_per_pixel, self.canvas_width);
+        let (ox, oy) = self.origin(shift);
+        for y in 0..self.height {
+            let c = (y + oy) * cw + ox..(y + oy) * cw + ox + w;
+            let f = y * w..(y + 1) * w;
+            for k in 0..n {
+                let from = self.slot(ox, y + oy, k);
+                towards.copy(
+                    &mut self.samples[from..from + w],
+                    &mut state.samples[(y * n + k) * w..(y * n + k + 1) * w],
+                );
+            }
+            towards.copy(&mut self.radius[c.clone()], &mut state.radius[f.clone()]);
+            towards.copy(&mut self.flicker[c.clone()], &mut state.flicker[f.clone()]);
+            towards.copy(
+                &mut self.previous_raw[c.clone()],
+                &mut state.previous_raw[f.clone()],
+            );
+            towards.copy(&mut self.trust[c.clone()], &mut state.trust[f.clone()]);
+            towards.copy(
+                &mut self.reference[c.clone()],
+                &mut state.reference[f.clone()],
+            );
+            towards.copy(
+                &mut self.foreground_frames[c],
+                &mut state.foreground_frames[f],
+            );
+        }
+    }
+
+    /// Draws this frame's update choices into `draws` for a [`crate::PixelBackend`], taking
+    /// exactly the draws [`SampleModel::update`] takes, in the same order: the walk's visits,
+    /// then (when ghost removal is on) one per raw-foreground pixel of `raw_mask`.
+    pub(crate) fn draw_update(&mut self, raw_mask: &[u8], draws: &mut UpdateDraws) {
+        let (w, h, n) = (self.width, self.height, self.params.samples_per_pixel);
+        draws.own_slot.fill(-1);
+        draws.ghost_dir.fill(-1);
+        let mut visits = Visits::new(&mut self.rng, self.params.update_subsampling, w);
+        for y in 0..h {
+            while let Some(x) = visits.next_in_row(y, &mut self.rng) {
+                let choice = VisitChoice::from_draw(visits.draw, n);
+                let p = y * w + x;
+                draws.own_slot[p] = choice.own_slot as i32;
+                draws.spread_dir[p] = choice.spread_dir as i32;
+                draws.spread_slot[p] = choice.spread_slot as i32;
+            }
+        }
+        if self.params.ghost_after_frames == 0 {
+            return;
+        }
+        for (p, _) in raw_mask.iter().enumerate().filter(|(_, m)| **m != 0) {
+            let choice = GhostChoice::from_draw(self.rng.next_u64(), n);
+            draws.ghost_dir[p] = choice.dir as i32;
+            draws.ghost_slot[p] = choice.slot as i32;
+        }
+    }
+}
+
+/// Which way [`SampleModel::exchange_window`] copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Towards {
+    /// From the canvas into the backend's state.
+    State,
+    /// From the backend's state back onto the canvas.
+    Canvas,
+}
+
+impl Towards {
+    fn copy<T: Copy>(self, canvas: &mut [T], state: &mut [T]) {
+        match self {
+            Towards::State => state.copy_from_slice(canvas),
+            Towards::Canvas => canvas.copy_from_slice(state),
+        }
+    }
 }
 
 /// The random walk over the frame that picks the pixels to update: jumps uniform in
@@ -472,50 +657,92 @@ impl Visits {
     }
 }
 
-/// Classifies one lane of up to `LANE_PIXELS` pixels: sample `k` of the lane's pixels starts
-/// at `samples[k * stride]`; `luma` and `raw_mask` are the lane's pixels (fewer than
-/// `LANE_PIXELS` for a short last lane). Once every pixel has `min_matches`, the remaining
-/// samples cannot change the answer and are skipped; most of a typical frame settles within a
-/// few samples.
+/// Classifies one block of up to `BLOCK_PIXELS` pixels of a row: sample `k` of the block's
+/// pixels starts at `samples[k * stride]`, their radii at `radius[0]` (both padded by a lane
+/// past the row); `luma` and `raw_mask` are the block's pixels.
+///
+/// The block is walked sample by sample, each sample's run of the row being read in one
+/// sweep (the memory is read in order, which the hardware prefetches; lane by lane, with
+/// every lane jumping across `N` runs, was slower). Once every pixel has `min_matches`, the
+/// remaining samples cannot change the answer and are skipped.
 #[allow(clippy::too_many_arguments)]
-fn classify_lane(
+fn classify_block(
     samples: &[u8],
     stride: usize,
     sample_count: usize,
-    radius: &[u8; LANE_PIXELS],
+    radius: &[u8],
     min_radius: u8,
     luma: &[u8],
     min_matches: u8,
     raw_mask: &mut [u8],
 ) {
-    let mut pixels = [0u8; LANE_PIXELS];
-    pixels[..luma.len()].copy_from_slice(luma);
-    let mut radius = *radius;
-    for r in &mut radius {
-        *r = (*r).max(min_radius);
+    let lanes = luma.len().div_ceil(LANE_PIXELS);
+    // A sample `s` matches pixel `p` of radius `r` when `|s - p| < r`, that is when `s` lies in
+    // `p - (r - 1) ..= p + (r - 1)` (saturating at 0 and 255; every pixel under the frame has
+    // a radius of at least 1): a clamp and a compare per sample. Pixels past the block's end
+    // match everything, so they never keep it from settling.
+    let mut low = [[u8::MIN; LANE_PIXELS]; BLOCK_LANES];
+    let mut high = [[u8::MAX; LANE_PIXELS]; BLOCK_LANES];
+    for (l, (low, high)) in low.iter_mut().zip(&mut high).take(lanes).enumerate() {
+        let start = l * LANE_PIXELS;
+        let end = (start + LANE_PIXELS).min(luma.len());
+        for (((low, high), &p), &r) in low
+            .iter_mut()
+            .zip(high.iter_mut())
+            .zip(&luma[start..end])
+            .zip(lane_of(radius, start))
+        {
+            let reach = r.max(min_radius).saturating_sub(1);
+            *low = p.saturating_sub(reach);
+            *high = p.saturating_add(reach);
+        }
     }
-    let mut matches = [0u8; LANE_PIXELS];
+    let mut matches = [[0u8; LANE_PIXELS]; BLOCK_LANES];
     let mut k = 0;
     while k < sample_count {
         let group_end = (k + SETTLED_CHECK_SAMPLES).min(sample_count);
         while k < group_end {
-            let lane_samples: &[u8; LANE_PIXELS] = samples[k * stride..k * stride + LANE_PIXELS]
-                .try_into()
-                .expect("rows are padded by a lane");
-            for i in 0..LANE_PIXELS {
-                // max - min rather than abs_diff: the latter widens to i32 here.
-                let distance = lane_samples[i].max(pixels[i]) - lane_samples[i].min(pixels[i]);
-                matches[i] += u8::from(distance < radius[i]);
+            let run = &samples[k * stride..];
+            for l in 0..lanes {
+                let lane_samples = lane_of(run, l * LANE_PIXELS);
+                let (low, high, matches) = (&low[l], &high[l], &mut matches[l]);
+                for i in 0..LANE_PIXELS {
+                    let s = lane_samples[i];
+                    matches[i] += u8::from(s.max(low[i]).min(high[i]) == s);
+                }
             }
             k += 1;
         }
-        if matches.iter().fold(u8::MAX, |lowest, &m| lowest.min(m)) >= min_matches {
+        let fewest = matches[..lanes]
+            .as_flattened()
+            .iter()
+            .fold(u8::MAX, |a, &m| a.min(m));
+        if fewest >= min_matches {
             break;
         }
     }
-    for (out, &m) in raw_mask.iter_mut().zip(&matches) {
+    for (out, &m) in raw_mask.iter_mut().zip(matches.as_flattened()) {
         *out = if m < min_matches { 255 } else { 0 };
     }
+}
+
+/// Bit `i` set where byte `i` of `bytes` (at most 8) is not zero.
+fn nonzero_bytes(bytes: &[u8]) -> u32 {
+    let word = match <[u8; 8]>::try_from(bytes) {
+        Ok(word) => u64::from_le_bytes(word),
+        Err(_) => bytes
+            .iter()
+            .rev()
+            .fold(0, |word, &b| (word << 8) | u64::from(b)),
+    };
+    if word == 0 {
+        return 0;
+    }
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    // The top bit of each byte: set when the byte is not zero.
+    let high = (((word & LOW7) + LOW7) | word) & !LOW7;
+    // Gather the eight top bits into the low byte.
+    ((high >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
 }
 
 /// The `LANE_PIXELS` values of a padded per-pixel buffer from `start`.
@@ -525,22 +752,37 @@ fn lane_of(values: &[u8], start: usize) -> &[u8; LANE_PIXELS] {
         .expect("per-pixel buffers are padded by a lane")
 }
 
-/// Offsets (plus one, so unsigned) of the 8 neighbours, for propagation.
-const NEIGHBOURS: [(usize, usize); 8] = [
-    (0, 0),
+/// The 8 neighbours as `(dx, dy)`, indexed by the direction the draws choose (the order of
+/// `docs/design/onnx.md`).
+const DIRECTIONS: [(isize, isize); 8] = [
+    (-1, -1),
+    (0, -1),
+    (1, -1),
+    (-1, 0),
     (1, 0),
-    (2, 0),
+    (-1, 1),
     (0, 1),
-    (2, 1),
-    (0, 2),
-    (1, 2),
-    (2, 2),
+    (1, 1),
 ];
+
+/// The neighbour of `(x, y)` in direction `dir` (0..=7), if it is inside the frame.
+fn neighbour(
+    x: usize,
+    y: usize,
+    width: usize,
+    height: usize,
+    dir: usize,
+) -> Option<(usize, usize)> {
+    let (dx, dy) = DIRECTIONS[dir];
+    let nx = x.checked_add_signed(dx)?;
+    let ny = y.checked_add_signed(dy)?;
+    (nx < width && ny < height).then_some((nx, ny))
+}
 
 /// The pixel at `offset` (each coordinate 0..=2, where 1 is the pixel's own) around
 /// `(x, y)`, clamped to the frame. Branch-free: the offsets are random, so branches on them
 /// would mispredict.
-fn neighbour(
+fn clamped_neighbour(
     x: usize,
     y: usize,
     width: usize,
@@ -550,4 +792,190 @@ fn neighbour(
     let nx = (x + offset.0).saturating_sub(1).min(width - 1);
     let ny = (y + offset.1).saturating_sub(1).min(height - 1);
     (nx, ny)
+}
+
+/// The choices one visit of the update makes from its draw: three 16-bit fields, each scaled
+/// to its range by a multiply-shift (biased by under 0.1% for ranges up to 64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct VisitChoice {
+    /// The visited pixel's sample its luma may replace.
+    own_slot: usize,
+    /// The neighbour (direction 0..=7) its luma spreads to.
+    spread_dir: usize,
+    /// That neighbour's sample it may replace.
+    spread_slot: usize,
+}
+
+impl VisitChoice {
+    fn from_draw(draw: u64, samples_per_pixel: usize) -> Self {
+        let field =
+            |i: u32, bound: usize| ((((draw >> (16 * i)) & 0xFFFF) * bound as u64) >> 16) as usize;
+        Self {
+            own_slot: field(0, samples_per_pixel),
+            spread_dir: field(1, 8),
+            spread_slot: field(2, samples_per_pixel),
+        }
+    }
+}
+
+/// The choices ghost removal makes for one raw-foreground pixel from its draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct GhostChoice {
+    /// The neighbour (direction 0..=7) the pixel is compared with.
+    dir: usize,
+    /// The pixel's own sample its luma may replace.
+    slot: usize,
+}
+
+impl GhostChoice {
+    fn from_draw(draw: u64, samples_per_pixel: usize) -> Self {
+        Self {
+            dir: (draw & 7) as usize,
+            slot: ((draw >> 8) % samples_per_pixel as u64) as usize,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remap_gives_hidden_samples_the_whole_change_and_visible_ones_the_nearer_map() {
+        let options = DetectorOptions {
+            samples_per_pixel: 2,
+            ..DetectorOptions::default()
+        };
+        let mut model = SampleModel::new(4, 1, 0, options.clamped());
+        model.initialise(&[100; 4]);
+        // Pixel 1 was foreground on the previous frame: hidden behind an object.
+        model.foreground_frames[1] = 5;
+        let visible: [u8; 256] = std::array::from_fn(|v| v as u8);
+        let hidden: [u8; 256] = std::array::from_fn(|v| (v as u8).saturating_add(20));
+        model.remap(&visible, &hidden, &[120, 50, 101, 115], (0, 0));
+        #[rustfmt::skip]
+        let expected = [
+            // (samples and reference, anchor)
+            (120, 120), // reads as the whole change
+            (120, 120), // hidden: the whole change, for its anchor too
+            (100, 101), // reads as no change; anchored at its luma now
+            (120, 115), // nearer the whole change than none
+        ];
+        for (x, (value, anchor)) in expected.into_iter().enumerate() {
+            for k in 0..2 {
+                assert_eq!(model.samples[model.slot(x, 0, k)], value, "pixel {x}");
+            }
+            assert_eq!(model.reference[x], value, "pixel {x}");
+            assert_eq!(model.anchor[x], anchor, "pixel {x}");
+        }
+    }
+
+    #[test]
+    fn nonzero_bytes_sets_the_bit_of_every_nonzero_byte() {
+        let cases: [(&[u8], u32); 6] = [
+            (&[0; 8], 0),
+            (&[255; 8], 0xFF),
+            (&[255, 0, 0, 0, 0, 0, 0, 255], 0b1000_0001),
+            (&[1, 2, 128, 0, 0, 0, 0, 0], 0b0000_0111),
+            (&[0, 127, 0, 0, 0, 0, 64, 0], 0b0100_0010),
+            (&[0, 0, 7], 0b100),
+        ];
+        for (bytes, bits) in cases {
+            assert_eq!(nonzero_bytes(bytes), bits, "{bytes:?}");
+        }
+    }
+
+    /// Classifies the row `luma` with `samples[k][x]` and `radius[x]`, block by block as
+    /// `segment` does.
+    fn classify(luma: &[u8], radius: &[u8], samples: &[&[u8]], min_radius: u8) -> Vec<u8> {
+        let stride = luma.len();
+        // Padded by a lane, as the model's buffers are.
+        let mut flat: Vec<u8> = samples.concat();
+        flat.resize(flat.len() + LANE_PIXELS, 0);
+        let mut radius = radius.to_vec();
+        radius.resize(radius.len() + LANE_PIXELS, 0);
+        let mut mask = vec![7; luma.len()];
+        for start in (0..luma.len()).step_by(BLOCK_PIXELS) {
+            let end = (start + BLOCK_PIXELS).min(luma.len());
+            classify_block(
+                &flat[start..],
+                stride,
+                samples.len(),
+                &radius[start..],
+                min_radius,
+                &luma[start..end],
+                2,
+                &mut mask[start..end],
+            );
+        }
+        mask
+    }
+
+    #[test]
+    fn a_pixel_is_background_when_two_samples_lie_closer_than_its_radius() {
+        #[rustfmt::skip]
+        let rows: [(u8, u8, [u8; 4], u8); 6] = [
+            // luma, radius, samples, expected
+            (100, 10, [91, 109, 90, 110], 0),   // 9 and 9 are within, 10 is not
+            (100, 10, [90, 110, 0, 109], 255),  // only 109
+            (3, 10, [0, 12, 13, 255], 0),       // no wrap below 0
+            (250, 10, [255, 241, 240, 0], 0),   // no wrap above 255
+            (0, 1, [0, 1, 0, 255], 0),          // radius 1: equal values only
+            (50, 2, [45, 55, 44, 56], 255),     // the pixel's own radius is too small
+        ];
+        let luma: Vec<u8> = rows.iter().map(|r| r.0).collect();
+        let radius: Vec<u8> = rows.iter().map(|r| r.1).collect();
+        let samples: Vec<Vec<u8>> = (0..4)
+            .map(|k| rows.iter().map(|r| r.2[k]).collect())
+            .collect();
+        let samples: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
+        let expected: Vec<u8> = rows.iter().map(|r| r.3).collect();
+        assert_eq!(classify(&luma, &radius, &samples, 0), expected);
+        // A noise floor of 6 widens the last pixel's radius: 45 and 55 are within.
+        assert_eq!(classify(&luma, &radius, &samples, 6)[5], 0);
+    }
+
+    #[test]
+    fn skipping_settled_blocks_gives_the_full_count() {
+        // Widths around the lane and block sizes, sample counts around the settle check.
+        let mut state = 0x9E37_79B9_u32;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let mut seen = [0usize; 2];
+        for width in [1, 5, 31, 32, 33, 64, 319, 320, 321, 360, 700] {
+            for sample_count in [2, 3, 4, 5, 9, 16] {
+                let luma: Vec<u8> = (0..width).map(|_| 100 + (next() % 40) as u8).collect();
+                let radius: Vec<u8> = (0..width).map(|_| 1 + (next() % 20) as u8).collect();
+                // Mostly close samples, so that many blocks settle early.
+                let samples: Vec<Vec<u8>> = (0..sample_count)
+                    .map(|_| {
+                        (0..width)
+                            .map(|x| {
+                                let far = 20 * u8::from(next() % 8 == 0);
+                                luma[x] + (next() % 9) as u8 - 4 - far
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let rows: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
+                let mask = classify(&luma, &radius, &rows, 3);
+                for x in 0..width {
+                    let r = radius[x].max(3);
+                    let matches = samples
+                        .iter()
+                        .filter(|s| s[x].abs_diff(luma[x]) < r)
+                        .count();
+                    let expected = if matches < 2 { 255 } else { 0 };
+                    assert_eq!(mask[x], expected, "width {width}, N {sample_count}, x {x}");
+                    seen[usize::from(expected == 255)] += 1;
+                }
+            }
+        }
+        // Both answers are well represented.
+        assert!(seen.iter().all(|&n| n > 1000), "{seen:?}");
+    }
 }

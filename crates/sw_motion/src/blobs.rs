@@ -330,10 +330,17 @@ impl BlobLabeler {
 
 /// The first index at or after `x` where `row` (0 or 255 per pixel) stops being
 /// foreground (`foreground` true) or background (false); `row.len()` if it never does.
-/// Compares eight pixels at a time while it can.
+/// Compares eight pixels at a time: the first differing byte of a word is found from the
+/// trailing zeros of its difference with the run's value.
 fn scan(row: &[u8], mut x: usize, foreground: bool) -> usize {
     let value = if foreground { 255 } else { 0 };
-    while x + 8 <= row.len() && row[x..x + 8] == [value; 8] {
+    let pattern = u64::from_ne_bytes([value; 8]);
+    while let Some(word) = row.get(x..x + 8) {
+        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        let differs = word ^ pattern;
+        if differs != 0 {
+            return x + (differs.trailing_zeros() / 8) as usize;
+        }
         x += 8;
     }
     while x < row.len() && row[x] == value {
@@ -543,5 +550,29 @@ mod tests {
         assert!(blobs.is_empty());
         assert_eq!(kept, 0);
         assert!(m.iter().all(|&p| p == 0));
+    }
+
+    #[test]
+    fn scan_finds_where_a_run_ends() {
+        let row = mask(&["##########.#...........#.##"]);
+        #[rustfmt::skip]
+        let cases = [
+            // from, scanning foreground, expected end
+            (0, true, 10),   // a run longer than a word
+            (10, false, 11),
+            (11, true, 12),
+            (12, false, 23), // a gap longer than a word
+            (23, true, 24),
+            (25, true, 27),  // a run reaching the end of the row
+            (27, false, 27), // already at the end
+            (3, false, 3),   // not a gap at all
+        ];
+        for (from, foreground, end) in cases {
+            assert_eq!(
+                scan(&row, from, foreground),
+                end,
+                "from {from}, {foreground}"
+            );
+        }
     }
 }

@@ -1,13 +1,23 @@
-//! Noise clean-up of a binary mask: a 3x3 majority (rank) filter.
+//! Noise clean-up of a binary mask: a box rank filter.
 //!
 //! Owns: turning the background model's speckled raw mask into a smoother one, in reusable
 //! buffers, with no allocation per frame.
 //! Does not own: removing small connected regions (that needs labels: see `blobs`).
 //!
-//! A pixel is foreground after the filter when at least `min_votes` of the 9 pixels of its 3x3
-//! neighbourhood (itself included; pixels outside the frame count as background) are
-//! foreground. `min_votes` 5 is the 3x3 median: it removes isolated pixels and fills
-//! one-pixel holes and cracks alike.
+//! A pixel is foreground after the filter when at least `min_votes` of the `(2r+1)²` pixels of
+//! the square around it (itself included; pixels outside the frame count as background) are
+//! foreground. With `r` 1, `min_votes` 5 is the 3x3 median: it removes isolated pixels and
+//! fills one-pixel holes and cracks alike; with `r` 2, 13 is the 5x5 median.
+//!
+//! Method: per output row, the column sums of the box's rows are kept up to date (the entering
+//! row added, the leaving one taken away), then each output pixel adds the `2r+1` column sums
+//! around it. Every count fits a byte (at most 15 per column and 225 per box for `r` up to 7),
+//! so each step is a pass of byte additions over a row, which the compiler vectorises; a row
+//! whose box holds fewer than `min_votes` foreground pixels in all is background without
+//! looking further.
+
+/// The largest supported radius: a box of 15x15 holds at most 225 votes, which fits a byte.
+const MAX_RADIUS: usize = 7;
 
 #[derive(Debug, Clone)]
 pub(crate) struct MajorityFilter {
@@ -15,60 +25,91 @@ pub(crate) struct MajorityFilter {
     height: usize,
     /// The box is `2 * radius + 1` pixels on a side.
     radius: usize,
+    /// Votes needed; above any possible count (225) nothing is foreground.
     min_votes: u16,
     /// Vertical sums of the box's rows for the current output row, with `radius` zero
     /// columns either side.
-    column_votes: Vec<u16>,
+    column_votes: Vec<u8>,
+    /// The box sums of the current output row.
+    row_votes: Vec<u8>,
 }
 
 impl MajorityFilter {
+    /// `radius` is clamped to 7 (the detector clamps it first).
     pub(crate) fn new(width: usize, height: usize, radius: usize, min_votes: u16) -> Self {
+        let radius = radius.min(MAX_RADIUS);
         Self {
             width,
             height,
             radius,
             min_votes,
             column_votes: vec![0; width + 2 * radius],
+            row_votes: vec![0; width],
         }
     }
 
     /// Filters `input` (0 or 255 per pixel) into `output` (0 or 255 per pixel).
     pub(crate) fn apply(&mut self, input: &[u8], output: &mut [u8]) {
         let (w, h, r) = (self.width, self.height, self.radius);
-        let min_votes = self.min_votes;
-        let votes = &mut self.column_votes[r..r + w];
-        // Start with the rows above row 0's box bottom: rows 0..r (row -r.. -1 are outside).
-        votes.fill(0);
+        // Above every possible count: no pixel passes, as with a u16 count.
+        let min_votes = u8::try_from(self.min_votes).unwrap_or(u8::MAX);
+        self.column_votes.fill(0);
+        // Foreground pixels in the rows the column sums hold.
+        let mut box_rows_votes = 0u32;
+        // Start with the rows above row 0's box bottom: rows 0..r (rows -r..-1 are outside).
         for row in input.chunks_exact(w).take(r.min(h)) {
-            for (v, &p) in votes.iter_mut().zip(row) {
-                *v += u16::from(p & 1);
-            }
+            box_rows_votes += add_row(&mut self.column_votes[r..r + w], row);
         }
-        for y in 0..h {
-            let votes = &mut self.column_votes[r..r + w];
+        for (y, out) in output.chunks_exact_mut(w).enumerate().take(h) {
             if y + r < h {
                 let entering = &input[(y + r) * w..(y + r + 1) * w];
-                for (v, &p) in votes.iter_mut().zip(entering) {
-                    *v += u16::from(p & 1);
-                }
+                box_rows_votes += add_row(&mut self.column_votes[r..r + w], entering);
             }
             if y > r {
                 let leaving = &input[(y - r - 1) * w..(y - r) * w];
-                for (v, &p) in votes.iter_mut().zip(leaving) {
-                    *v -= u16::from(p & 1);
+                box_rows_votes -= remove_row(&mut self.column_votes[r..r + w], leaving);
+            }
+            if box_rows_votes < u32::from(min_votes) {
+                // No box of this row can hold enough votes.
+                out.fill(0);
+                continue;
+            }
+            let votes = &mut self.row_votes[..w];
+            votes.copy_from_slice(&self.column_votes[..w]);
+            for d in 1..=2 * r {
+                for (v, &c) in votes.iter_mut().zip(&self.column_votes[d..d + w]) {
+                    *v += c;
                 }
             }
-            let cols = &self.column_votes;
-            let out = &mut output[y * w..(y + 1) * w];
-            // Running sum of 2r+1 column sums along the row.
-            let mut total: u16 = cols[..2 * r].iter().sum();
-            for (x, o) in out.iter_mut().enumerate() {
-                total += cols[x + 2 * r];
-                *o = if total >= min_votes { 255 } else { 0 };
-                total -= cols[x];
+            for (o, &v) in out.iter_mut().zip(votes.iter()) {
+                *o = if v >= min_votes { 255 } else { 0 };
             }
         }
     }
+}
+
+/// Adds a row's foreground (0 or 255 per pixel) to the column sums; returns its pixel count.
+fn add_row(votes: &mut [u8], row: &[u8]) -> u32 {
+    for (v, &p) in votes.iter_mut().zip(row) {
+        *v += p & 1;
+    }
+    count(row)
+}
+
+/// Takes a row's foreground away from the column sums; returns its pixel count.
+fn remove_row(votes: &mut [u8], row: &[u8]) -> u32 {
+    for (v, &p) in votes.iter_mut().zip(row) {
+        *v -= p & 1;
+    }
+    count(row)
+}
+
+/// The foreground pixels of a row (0 or 255 per pixel), counted in bytes over chunks short
+/// enough not to overflow one.
+fn count(row: &[u8]) -> u32 {
+    row.chunks(255)
+        .map(|chunk| u32::from(chunk.iter().fold(0u8, |n, &p| n + (p & 1))))
+        .sum()
 }
 
 #[cfg(test)]
@@ -78,9 +119,13 @@ mod tests {
     use crate::test_pictures::mask;
 
     fn run(rows: &[&str], min_votes: u8) -> Vec<u8> {
+        run_with_radius(rows, 1, min_votes)
+    }
+
+    fn run_with_radius(rows: &[&str], radius: usize, min_votes: u8) -> Vec<u8> {
         let (w, h) = (rows[0].len(), rows.len());
         let mut out = vec![7; w * h];
-        MajorityFilter::new(w, h, 1, u16::from(min_votes)).apply(&mask(rows), &mut out);
+        MajorityFilter::new(w, h, radius, u16::from(min_votes)).apply(&mask(rows), &mut out);
         out
     }
 
@@ -113,5 +158,46 @@ mod tests {
         ];
         assert_eq!(run(&input, 1), mask(&dilated));
         assert_eq!(run(&input, 9), mask(&eroded));
+    }
+
+    #[test]
+    fn the_5x5_median_rounds_blocks_and_drops_thin_marks() {
+        let input = [
+            "..........", //
+            ".######...",
+            ".######..#",
+            ".######...",
+            ".######...",
+            ".######...",
+            "..........",
+            "#.#.#.#...",
+            "..........",
+        ];
+        let expected = [
+            "..........", //
+            "...##.....",
+            "..####....",
+            ".######...",
+            "..####....",
+            "..####....",
+            "....#.....",
+            "..........",
+            "..........",
+        ];
+        assert_eq!(run_with_radius(&input, 2, 13), mask(&expected));
+    }
+
+    #[test]
+    fn radius_0_keeps_the_mask_and_unreachable_vote_counts_clear_it() {
+        let input = [
+            "#..#", //
+            ".##.", "#..#",
+        ];
+        let empty = [
+            "....", //
+            "....", "....",
+        ];
+        assert_eq!(run_with_radius(&input, 0, 1), mask(&input));
+        assert_eq!(run_with_radius(&input, 1, 10), mask(&empty));
     }
 }

@@ -11,11 +11,12 @@ use ndarray::ArrayView2;
 use sw_core::MotionGrid;
 
 use crate::MotionError;
-use crate::background::SampleModel;
+use crate::background::{SampleModel, Towards};
 use crate::blobs::{Blob, BlobLabeler};
 use crate::cleanup::MajorityFilter;
 use crate::grid::GridCounter;
 use crate::registration::Stabiliser;
+use crate::step::{ClassifyJob, PixelBackend, PixelState, StepParams, UpdateDraws, UpdateJob};
 use crate::tone::ToneMap;
 
 /// Parameters of the per-frame detector. Values outside the documented ranges are clamped
@@ -171,7 +172,7 @@ pub struct FrameAnalysis {
 }
 
 /// Motion detector for one camera at a fixed analysis size.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Detector {
     width: usize,
     height: usize,
@@ -191,6 +192,18 @@ pub struct Detector {
     raw_mask: Vec<u8>,
     mask: Vec<u8>,
     analysis: FrameAnalysis,
+    /// Present when another engine runs the per-pixel step (see [`Detector::with_backend`]).
+    external: Option<External>,
+}
+
+/// What the detector keeps for a [`PixelBackend`]: the engine, and the frame-coordinate
+/// buffers it exchanges with it.
+#[derive(Debug)]
+struct External {
+    backend: Box<dyn PixelBackend>,
+    params: StepParams,
+    state: PixelState,
+    draws: UpdateDraws,
 }
 
 impl Detector {
@@ -236,13 +249,36 @@ impl Detector {
             raw_mask: vec![0; area],
             mask: vec![0; area],
             analysis,
+            external: None,
         }
+    }
+
+    /// A detector whose per-pixel step (classification, clean-up and the model's update) runs
+    /// on `backend`, such as the ONNX graphs; everything else runs here. The results are the
+    /// native detector's, frame for frame (`docs/design/onnx.md`).
+    pub fn with_backend(
+        width: usize,
+        height: usize,
+        options: &DetectorOptions,
+        backend: Box<dyn PixelBackend>,
+    ) -> Self {
+        let mut detector = Self::new(width, height, options);
+        let clamped = options.clamped();
+        detector.external = Some(External {
+            backend,
+            params: StepParams::new(options),
+            state: PixelState::new(detector.width, detector.height, clamped.samples_per_pixel),
+            draws: UpdateDraws::new(detector.width * detector.height),
+        });
+        detector
     }
 
     /// Analyses one frame of video-range GRAY8 luma, shape `(height, width)`, any strides.
     ///
     /// The first frame initialises the background model and reports no motion.
     /// A frame of the wrong shape changes nothing and returns [`MotionError::FrameSize`].
+    /// A failing backend returns [`MotionError::Backend`]; the model is then as it was after
+    /// the last frame that succeeded, less the frame's random draws.
     pub fn process(&mut self, luma: ArrayView2<u8>) -> Result<&FrameAnalysis, MotionError> {
         if luma.dim() != (self.height, self.width) {
             return Err(MotionError::FrameSize {
@@ -280,15 +316,33 @@ impl Detector {
         if let Some(tone) = self.tone.as_mut() {
             self.model.sample_pairs(pixels, shift, tone);
             if tone.fit() {
-                self.model.remap(tone.model_lut());
+                self.model
+                    .remap(tone.visible_lut(), tone.hidden_lut(), pixels, shift);
             }
             let noise = u16::from(tone.noise_luma());
             min_radius_luma =
                 ((noise * u16::from(self.noise_radius_sixteenths)) >> 4).min(255) as u8;
         }
-        self.model
-            .segment(pixels, shift, min_radius_luma, &mut self.raw_mask);
-        self.cleanup.apply(&self.raw_mask, &mut self.mask);
+        self.model.reveal(pixels, shift);
+        if let Some(external) = self.external.as_mut() {
+            self.model
+                .exchange_window(shift, &mut external.state, Towards::State);
+            external
+                .backend
+                .classify(ClassifyJob {
+                    params: &external.params,
+                    luma: pixels,
+                    state: &external.state,
+                    min_radius: min_radius_luma,
+                    raw_mask: &mut self.raw_mask,
+                    clean_mask: &mut self.mask,
+                })
+                .map_err(MotionError::Backend)?;
+        } else {
+            self.model
+                .segment(pixels, shift, min_radius_luma, &mut self.raw_mask);
+            self.cleanup.apply(&self.raw_mask, &mut self.mask);
+        }
         let kept_pixels = self.labeler.label(
             &mut self.mask,
             self.max_hole_area_pixels,
@@ -297,8 +351,25 @@ impl Detector {
         );
         self.grid
             .apply(self.labeler.runs(), &mut self.analysis.grid);
-        self.model.update(pixels, shift, &self.raw_mask, &self.mask);
-        self.model.learn(pixels, shift, &self.raw_mask, &self.mask);
+        if let Some(external) = self.external.as_mut() {
+            self.model.draw_update(&self.raw_mask, &mut external.draws);
+            external
+                .backend
+                .update(UpdateJob {
+                    params: &external.params,
+                    luma: pixels,
+                    raw_mask: &self.raw_mask,
+                    final_mask: &self.mask,
+                    draws: &external.draws,
+                    state: &mut external.state,
+                })
+                .map_err(MotionError::Backend)?;
+            self.model
+                .exchange_window(shift, &mut external.state, Towards::Canvas);
+        } else {
+            self.model.update(pixels, shift, &self.raw_mask, &self.mask);
+            self.model.learn(pixels, shift, &self.raw_mask, &self.mask);
+        }
 
         self.analysis.score = (kept_pixels as f64 / (self.width * self.height) as f64) as f32;
         self.analysis.motion = !self.analysis.blobs.is_empty();
@@ -426,7 +497,7 @@ mod tests {
         let err = detector
             .process(Array2::<u8>::zeros((6, 9)).view())
             .unwrap_err();
-        assert_eq!(
+        assert!(matches!(
             err,
             MotionError::FrameSize {
                 expected_width: 8,
@@ -434,7 +505,7 @@ mod tests {
                 width: 9,
                 height: 6
             }
-        );
+        ));
         assert_eq!(
             err.to_string(),
             "frame is 9x6 pixels but the detector was built for 8x6"

@@ -22,6 +22,7 @@ mod events;
 mod grid;
 mod registration;
 mod rng;
+mod step;
 mod tone;
 
 /// Helpers shared by the unit tests of several stages.
@@ -38,9 +39,12 @@ mod test_pictures {
 pub use blobs::Blob;
 pub use detector::{Detector, DetectorOptions, FrameAnalysis};
 pub use events::{EventOptions, EventTracker};
+pub use step::{
+    BackendError, ClassifyJob, PixelBackend, PixelState, StepParams, UpdateDraws, UpdateJob,
+};
 
 /// What can go wrong in motion detection.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum MotionError {
     #[error(
         "frame is {width}x{height} pixels but the detector was built for {expected_width}x{expected_height}"
@@ -51,4 +55,7 @@ pub enum MotionError {
         width: usize,
         height: usize,
     },
+    /// The engine running the per-pixel step failed (see [`PixelBackend`]).
+    #[error("the detector's backend failed")]
+    Backend(#[source] BackendError),
 }

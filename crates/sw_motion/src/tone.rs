@@ -2,33 +2,56 @@
 //! darker than the background model, and says how to remap the model onto the new brightness;
 //! also measures the frame's noise.
 //!
-//! Owns: the robust fit of a straight line `reference ≈ gain * luma + offset` to pairs of
-//! (frame luma, reference background luma) taken at background pixels, the decision that it
-//! differs enough from the identity to act on, the lookup table that maps model values onto
-//! the frame's brightness, and the noise level of the pairs around the line.
-//! Does not own: which pixels are sampled or the remapping itself (the background model does
-//! both), or the model's radius (the detector reads [`ToneMap::noise_luma`]).
+//! Owns: the robust fits of the change from the model to the frame (a straight line
+//! `model = gain * luma + offset`, bent where the camera's response is not straight) to pairs
+//! taken at background pixels, the decision that the change is large enough to act on, the
+//! lookup tables that map model values onto the frame's brightness, and the noise level of the
+//! pairs around the line.
+//! Does not own: which pixels are sampled, the anchors, or the remapping itself (the
+//! background model does those), or the model's radius (the detector reads
+//! [`ToneMap::noise_luma`]).
 //!
 //! A light switched on or off, the camera's auto-exposure and the IR night mode change every
 //! pixel's luma at once, roughly as `gain * luma + offset`. Remapping the model's samples by
 //! the inverse of that keeps the model valid across the change, so that the change itself is
 //! not motion, while an object moving during it still differs from the background and is still
 //! found. Small departures (up to [`REMAP_MIN_LUMA`]) are left to the model's own tolerance
-//! and updates: remapping only on clear changes leaves the model in the camera's own
-//! brightness, with no feedback loop between fit and model that could let it drift.
+//! and updates.
 //!
-//! The fit is Tukey's resistant line: the pairs are split into thirds by reference luma, and
-//! the line goes through the (median luma, median reference) points of the lower and upper
-//! thirds; a second pass refits without the pairs far from the first line. Objects the
-//! previous frame's mask did not cover yet pull it little; the pixels the model saw as
-//! foreground on the previous frame are left out anyway. When the luma spreads too little to
-//! fit a gain (a dark, flat scene), only the offset is fitted. The pairs' reference is one
-//! model sample per pixel, so the fit compares the frame with what the model holds.
+//! Two kinds of pairs, because the model's samples do not all need the same correction:
+//! - `(frame luma, one model sample)`: the model's updates keep pulling the samples of
+//!   background in view towards the frame, so these show only what is left of a slow change.
+//!   They give the noise, and the map for the samples of background in view.
+//! - `(frame luma, anchor)`: an anchor is the pixel's luma when the model was last remapped,
+//!   carried through every remap since and never updated, so these show the whole change since
+//!   then. They give the map for the samples nothing updates (hidden behind an object, outside
+//!   the frame); without them a slow drift (auto-exposure, dusk) leaves those behind, and a
+//!   person standing through it leaves a ghost of the old brightness when they go.
+//!
+//! The line is Tukey's resistant line: the pairs are split into thirds by model luma, and the
+//! line goes through the (median luma, median model) points of the lower and upper thirds; a
+//! second pass refits without the pairs far from the first line. Objects the previous frame's
+//! mask did not cover yet pull it little; the pixels the model saw as foreground on the
+//! previous frame are left out anyway. When the luma spreads too little to fit a gain (a dark,
+//! flat scene), only the offset is fitted.
+//!
+//! Cameras compress their highlights (and the test footage shows it: when office's camera
+//! brightens by 15%, its near-white walls brighten by 2%), so the anchors' change is also
+//! measured per band of 16 model luma steps; a band whose change departs clearly from the
+//! line's towards no change at all bends the map there. Clipped values say only "at least" (or
+//! "at most"): the lines leave them out, and a clipped white (black) anchor instead records
+//! what that white (black) reads as now, which the map for hidden samples takes where the line
+//! allows it.
 
 /// Pairs per frame the fit may use at most (about one pixel in 16 at 320x240).
 pub(crate) const MAX_PAIRS: usize = 4800;
 /// Luma this close to 0 or 255 may be clipped.
 const CLIP_LUMA: u8 = 4;
+/// Luma from which a value may be clipped white.
+const WHITE_LUMA: u8 = 255 - CLIP_LUMA + 1;
+/// What clipped white (black) reads as now is measured when at least this many pairs have a
+/// white (black) anchor.
+const MIN_CLIPPED_PAIRS: u32 = 16;
 /// Fewer pairs than this (a frame that is almost all foreground) change nothing.
 const MIN_PAIRS: usize = 64;
 /// The medians of the lower and upper thirds must be at least this far apart in luma for a
@@ -38,154 +61,446 @@ const MIN_SPREAD_LUMA: f32 = 12.0;
 const TRIM_LUMA: f32 = 16.0;
 /// The fitted gain is kept within `1 / MAX_GAIN ..= MAX_GAIN`.
 const MAX_GAIN: f32 = 4.0;
-/// The model is remapped when the fitted line moves some luma of the frame's range (2nd to
-/// 98th percentile) by more than this ...
+/// The model is remapped when the change moves some luma of the frame's range (2nd to 98th
+/// percentile, or clipped white or black) by more than this ...
 const REMAP_MIN_LUMA: f32 = 5.0;
 /// ... on two frames in a row, or on one frame by this many times as much.
 const REMAP_AT_ONCE_FACTOR: f32 = 3.0;
+/// The bands of model luma whose change is measured on its own.
+const BANDS: usize = 16;
+const BAND_LUMA: usize = 256 / BANDS;
+/// A band's change is measured from at least this many pairs.
+const MIN_BAND_PAIRS: u32 = 32;
+/// A band bends the map where its change differs from the line's by more than this share of
+/// the line's change there ...
+const BEND_MIN_SHARE: f32 = 0.5;
+/// ... and by more than this many luma steps (the noise of its median).
+const BEND_MIN_LUMA: f32 = 2.0;
 
-/// The map from frame luma to reference luma for one frame, and the frame's noise.
+/// The maps from model luma to frame luma for one frame, and the frame's noise.
 #[derive(Debug, Clone)]
 pub(crate) struct ToneMap {
-    /// `(frame luma, reference luma)` pairs collected for the current frame.
-    pairs: Vec<(u8, u8)>,
-    /// After a fit that asked for a remap: model luma to frame luma.
-    model_lut: [u8; 256],
-    /// Median absolute difference between mapped luma and reference over the pairs.
+    /// `(frame luma, model sample)` pairs collected for the current frame.
+    samples: Vec<(u8, u8)>,
+    /// `(frame luma, anchor)` pairs collected for the current frame.
+    anchors: Vec<(u8, u8)>,
+    /// Scratch of the fits: the pairs near a first line.
+    inliers: Vec<(u8, u8)>,
+    /// Per band of anchor luma: the histogram of frame luma (clipped frame luma included) ...
+    bands: Vec<[u32; 256]>,
+    /// ... and the sum of the anchors.
+    band_sums: [u32; BANDS],
+    /// Frame luma histogram of the pairs whose anchor is white (black), clipped.
+    white: [u32; 256],
+    black: [u32; 256],
+    /// After a fit that asked for a remap: model luma to frame luma for the samples of
+    /// background in view.
+    visible_lut: [u8; 256],
+    /// After a fit that asked for a remap: model luma to frame luma for every other sample,
+    /// and for the anchors.
+    hidden_lut: [u8; 256],
+    /// Median absolute difference between mapped luma and sample over the pairs.
     noise_luma: u8,
-    /// Whether the previous fit moved the brightness beyond [`REMAP_MIN_LUMA`] too.
-    moved_before: bool,
+    /// Whether the previous fit of the samples (anchors) moved the brightness beyond
+    /// [`REMAP_MIN_LUMA`] too.
+    samples_moved_before: bool,
+    anchors_moved_before: bool,
 }
 
 impl ToneMap {
     pub(crate) fn new() -> Self {
         Self {
-            pairs: Vec::with_capacity(MAX_PAIRS),
-            model_lut: std::array::from_fn(|v| v as u8),
+            samples: Vec::with_capacity(MAX_PAIRS),
+            anchors: Vec::with_capacity(MAX_PAIRS),
+            inliers: Vec::with_capacity(MAX_PAIRS),
+            bands: vec![[0; 256]; BANDS],
+            band_sums: [0; BANDS],
+            white: [0; 256],
+            black: [0; 256],
+            visible_lut: IDENTITY,
+            hidden_lut: IDENTITY,
             noise_luma: 0,
-            moved_before: false,
+            samples_moved_before: false,
+            anchors_moved_before: false,
         }
     }
 
     /// Starts collecting the pairs of a new frame.
     pub(crate) fn clear(&mut self) {
-        self.pairs.clear();
+        self.samples.clear();
+        self.anchors.clear();
+        self.bands.iter_mut().for_each(|band| band.fill(0));
+        self.band_sums.fill(0);
+        self.white.fill(0);
+        self.black.fill(0);
     }
 
-    /// Adds one background pixel: its luma in the frame and in the reference background.
-    /// Pairs beyond [`MAX_PAIRS`] are ignored, and so are pairs with either value clipped
-    /// (black or white), which no straight line would fit.
-    pub(crate) fn add(&mut self, luma: u8, reference: u8) {
-        let clipped = |v: u8| !(CLIP_LUMA..=255 - CLIP_LUMA).contains(&v);
-        if self.pairs.len() < MAX_PAIRS && !clipped(luma) && !clipped(reference) {
-            self.pairs.push((luma, reference));
+    /// Adds one background pixel: its luma in the frame, one of its model samples, and its
+    /// anchor (0: none). Pairs beyond [`MAX_PAIRS`] are ignored. Clipped values (black or
+    /// white), which no straight line would fit, are left out of the lines.
+    pub(crate) fn add(&mut self, luma: u8, sample: u8, anchor: u8) {
+        if anchor >= WHITE_LUMA {
+            self.white[usize::from(luma)] += 1;
+        } else if (1..CLIP_LUMA).contains(&anchor) {
+            self.black[usize::from(luma)] += 1;
+        } else if anchor != 0 {
+            // A band's median is right even when some of its frame luma is clipped.
+            let band = usize::from(anchor) / BAND_LUMA;
+            self.bands[band][usize::from(luma)] += 1;
+            self.band_sums[band] += u32::from(anchor);
+        }
+        if clipped(luma) {
+            return;
+        }
+        if !clipped(sample) && self.samples.len() < MAX_PAIRS {
+            self.samples.push((luma, sample));
+        }
+        if !clipped(anchor) && self.anchors.len() < MAX_PAIRS {
+            self.anchors.push((luma, anchor));
         }
     }
 
-    /// Fits the line to the pairs collected since [`ToneMap::clear`] and measures the noise.
-    /// Returns true when the model should be remapped with [`ToneMap::model_lut`]. With too
-    /// few pairs nothing changes.
+    /// Fits the changes to the pairs collected since [`ToneMap::clear`] and measures the
+    /// noise. Returns true when the model should be remapped with [`ToneMap::visible_lut`] and
+    /// [`ToneMap::hidden_lut`]: when either change is large enough (see [`Change::lasts`]).
+    /// With too few pairs nothing changes.
     pub(crate) fn fit(&mut self) -> bool {
-        if self.pairs.len() < MIN_PAIRS {
+        let inliers = &mut self.inliers;
+        let samples = (self.samples.len() >= MIN_PAIRS).then(|| Change::of(&self.samples, inliers));
+        if let Some(change) = &samples {
+            let mut residuals = [0u32; 256];
+            for &(luma, sample) in &self.samples {
+                residuals[usize::from(change.line.apply(luma).abs_diff(sample))] += 1;
+            }
+            self.noise_luma = quantile(&residuals, self.samples.len() as u32 / 2);
+        }
+        let anchors = (self.anchors.len() >= MIN_PAIRS).then(|| {
+            let mut change = Change::of(&self.anchors, inliers);
+            change.bend = Bend::of(&self.bands, &self.band_sums, change.line);
+            // Clipped white was at least as bright as the map makes it, black at most: a
+            // reading that contradicts this is not of the clipped surface (an object, a
+            // burned-in caption on a shaking camera).
+            let (white_floor, black_ceiling) = (
+                change.model_to_frame(WHITE_LUMA),
+                change.model_to_frame(CLIP_LUMA - 1),
+            );
+            change.white = median(&self.white).filter(|&v| v >= white_floor);
+            change.black = median(&self.black).filter(|&v| v <= black_ceiling);
+            change.moved = change
+                .moved
+                .max(change.white.map_or(0.0, |v| f32::from(255 - v)))
+                .max(change.black.map_or(0.0, f32::from));
+            change
+        });
+        let samples_moved = samples
+            .as_ref()
+            .is_some_and(|change| change.lasts(&mut self.samples_moved_before));
+        let anchors_moved = anchors
+            .as_ref()
+            .is_some_and(|change| change.lasts(&mut self.anchors_moved_before));
+        if !samples_moved && !anchors_moved {
             return false;
         }
-        // Two passes: the second leaves out the pairs far from the first line (objects the
-        // previous frame's mask did not cover yet), so they cannot tilt it.
-        let first = resistant_line(&self.pairs, |_| true);
-        let near_first = |&(luma, reference): &(u8, u8)| {
-            (first.0 * f32::from(luma) + first.1 - f32::from(reference)).abs() <= TRIM_LUMA
-        };
-        let inliers = self.pairs.iter().filter(|pair| near_first(pair)).count();
-        let (gain, offset) = if inliers >= MIN_PAIRS {
-            resistant_line(&self.pairs, near_first)
-        } else {
-            first
-        };
-        let n = self.pairs.len() as u32;
-        let mut residuals = [0u32; 256];
-        let mut luma_counts = [0u32; 256];
-        for &(luma, reference) in &self.pairs {
-            let mapped = (gain * f32::from(luma) + offset).round().clamp(0.0, 255.0) as u8;
-            residuals[usize::from(mapped.abs_diff(reference))] += 1;
-            luma_counts[usize::from(luma)] += 1;
-        }
-        self.noise_luma = quantile(&residuals, n / 2);
-        let moved = |v: u8| (gain * f32::from(v) + offset - f32::from(v)).abs();
-        let darkest = quantile(&luma_counts, n / 50);
-        let brightest = quantile(&luma_counts, n - 1 - n / 50);
-        let moved_now = moved(darkest).max(moved(brightest));
-        let moved_before = std::mem::replace(&mut self.moved_before, moved_now > REMAP_MIN_LUMA);
-        // A change must last two frames, unless it is large: a shaking camera's motion blur
-        // flattens single frames, and remapping the model back and forth for those costs time
-        // and precision.
-        if moved_now <= REMAP_MIN_LUMA
-            || (!moved_before && moved_now <= REMAP_AT_ONCE_FACTOR * REMAP_MIN_LUMA)
-        {
-            return false;
-        }
-        self.moved_before = false;
-        for (v, out) in self.model_lut.iter_mut().enumerate() {
-            *out = ((v as f32 - offset) / gain).round().clamp(0.0, 255.0) as u8;
-        }
+        self.samples_moved_before = false;
+        self.anchors_moved_before = false;
+        self.visible_lut = samples.as_ref().map_or(IDENTITY, Change::lut);
+        // Without anchors to measure the whole change, what the samples show is the best
+        // guess.
+        self.hidden_lut = anchors
+            .as_ref()
+            .or(samples.as_ref())
+            .map_or(IDENTITY, Change::lut);
         true
     }
 
-    /// After [`ToneMap::fit`] returned true: for each model luma, the luma it has now.
-    pub(crate) fn model_lut(&self) -> &[u8; 256] {
-        &self.model_lut
+    /// After [`ToneMap::fit`] returned true: for each model luma, the luma it has now, by
+    /// what the samples of background in view show.
+    pub(crate) fn visible_lut(&self) -> &[u8; 256] {
+        &self.visible_lut
     }
 
-    /// The median absolute difference between the mapped frame and the reference at the
-    /// sampled background pixels: the frame's noise (plus any small misalignment).
+    /// After [`ToneMap::fit`] returned true: for each model luma, the luma it has now, by the
+    /// whole change since the last remap (the anchors').
+    pub(crate) fn hidden_lut(&self) -> &[u8; 256] {
+        &self.hidden_lut
+    }
+
+    /// The median absolute difference between the mapped frame and the model's samples at
+    /// the sampled background pixels: the frame's noise (plus any small misalignment).
     pub(crate) fn noise_luma(&self) -> u8 {
         self.noise_luma
     }
 }
 
-/// Tukey's resistant line `reference = gain * luma + offset` through the pairs `keep` accepts
-/// (see the module docs); only an offset when their luma spreads too little.
-fn resistant_line(pairs: &[(u8, u8)], keep: impl Fn(&(u8, u8)) -> bool) -> (f32, f32) {
-    // Split by the reference's luma, not the frame's: the reference is the model's own
-    // (nearly noise-free) view, so the thirds do not select the frame's noise, which would
-    // bias the gain towards zero.
-    let mut reference_counts = [0u32; 256];
-    let mut n = 0;
-    for pair in pairs.iter().filter(|pair| keep(pair)) {
-        reference_counts[usize::from(pair.1)] += 1;
-        n += 1;
+/// The map that changes nothing.
+const IDENTITY: [u8; 256] = {
+    let mut lut = [0; 256];
+    let mut v = 0;
+    while v < 256 {
+        lut[v] = v as u8;
+        v += 1;
     }
-    let lower_end = quantile(&reference_counts, n / 3);
-    let upper_start = quantile(&reference_counts, n - n / 3);
-    let (mut lower, mut upper) = ([0u32; 256], [0u32; 256]);
-    let (mut lower_ref, mut upper_ref) = ([0u32; 256], [0u32; 256]);
-    let mut differences = [0u32; 511];
-    for &(luma, reference) in pairs.iter().filter(|pair| keep(pair)) {
-        if reference <= lower_end {
-            lower[usize::from(luma)] += 1;
-            lower_ref[usize::from(reference)] += 1;
-        } else if reference >= upper_start {
-            upper[usize::from(luma)] += 1;
-            upper_ref[usize::from(reference)] += 1;
+    lut
+};
+
+/// Whether `v` may be clipped black or white.
+fn clipped(v: u8) -> bool {
+    !(CLIP_LUMA..WHITE_LUMA).contains(&v)
+}
+
+/// The brightness change one kind of pairs shows.
+#[derive(Debug, Clone, Copy)]
+struct Change {
+    /// Model luma from frame luma.
+    line: Line,
+    /// Where the camera's response bends away from the line (anchors only).
+    bend: Option<Bend>,
+    /// What the model's clipped white (black) reads as now, where measured (anchors only).
+    white: Option<u8>,
+    black: Option<u8>,
+    /// How far the change moves the frame's range: the larger of the line's moves at the 2nd
+    /// and 98th percentiles of frame luma, and of clipped white's and black's.
+    moved: f32,
+}
+
+impl Change {
+    /// The change `pairs` (at least [`MIN_PAIRS`]) show along a straight line; `inliers` is
+    /// scratch.
+    fn of(pairs: &[(u8, u8)], inliers: &mut Vec<(u8, u8)>) -> Self {
+        let line = two_pass_line(pairs, inliers);
+        let n = pairs.len() as u32;
+        let mut luma_counts = [0u32; 256];
+        for &(luma, _) in pairs {
+            luma_counts[usize::from(luma)] += 1;
         }
-        differences[usize::from(reference) + 255 - usize::from(luma)] += 1;
+        let moved = |v: u8| (line.gain * f32::from(v) + line.offset - f32::from(v)).abs();
+        let darkest = quantile(&luma_counts, n / 50);
+        let brightest = quantile(&luma_counts, n - 1 - n / 50);
+        Self {
+            line,
+            bend: None,
+            white: None,
+            black: None,
+            moved: moved(darkest).max(moved(brightest)),
+        }
     }
-    let median = |counts: &[u32; 256]| quantile(counts, counts.iter().sum::<u32>() / 2);
-    let (l0, r0) = (f32::from(median(&lower)), f32::from(median(&lower_ref)));
-    let (l1, r1) = (f32::from(median(&upper)), f32::from(median(&upper_ref)));
-    if l1 - l0 >= MIN_SPREAD_LUMA {
-        let gain = ((r1 - r0) / (l1 - l0)).clamp(1.0 / MAX_GAIN, MAX_GAIN);
-        (gain, (r0 + r1) / 2.0 - gain * (l0 + l1) / 2.0)
-    } else {
-        let mut seen = 0;
-        let median_difference = differences
+
+    /// Whether the change is to be acted on; `moved_before` says whether the previous frame's
+    /// was beyond [`REMAP_MIN_LUMA`] too, and is updated. A change must last two frames,
+    /// unless it is large: a shaking camera's motion blur flattens single frames, and
+    /// remapping the model back and forth for those costs time and precision.
+    fn lasts(&self, moved_before: &mut bool) -> bool {
+        let before = std::mem::replace(moved_before, self.moved > REMAP_MIN_LUMA);
+        self.moved > REMAP_MIN_LUMA
+            && (before || self.moved > REMAP_AT_ONCE_FACTOR * REMAP_MIN_LUMA)
+    }
+
+    /// The frame luma model luma `model` has now, by the line or its bend.
+    fn model_to_frame(&self, model: u8) -> u8 {
+        let frame = match &self.bend {
+            Some(bend) => bend.model_to_frame(f32::from(model)),
+            None => self.line.model_to_frame(f32::from(model)),
+        };
+        frame.round().clamp(0.0, 255.0) as u8
+    }
+
+    /// Model luma to the luma it has now, with clipped white and black taken to what they
+    /// read as now where that is measured.
+    fn lut(&self) -> [u8; 256] {
+        std::array::from_fn(|v| {
+            let mapped = self.model_to_frame(v as u8);
+            match (self.white, self.black) {
+                (Some(white), _) if v >= usize::from(WHITE_LUMA) => mapped.max(white),
+                (_, Some(black)) if v < usize::from(CLIP_LUMA) => mapped.min(black),
+                _ => mapped,
+            }
+        })
+    }
+}
+
+/// A map from model luma to frame luma through knots `(model, frame)`, one per band whose
+/// change departs from the line's; straight along the line elsewhere.
+#[derive(Debug, Clone, Copy)]
+struct Bend {
+    /// In increasing model luma; the first `len` are used.
+    knots: [(f32, f32); BANDS],
+    len: usize,
+    line: Line,
+}
+
+impl Bend {
+    /// The bend the bands (`bands[b]`: histogram of frame luma, `sums[b]`: sum of model
+    /// luma) show away from `line`, if any band departs from it (and two bands or more are
+    /// measured): towards no change by more
+    /// than [`BEND_MIN_SHARE`] of the line's change and [`BEND_MIN_LUMA`], and never beyond
+    /// no change (a band that moves more than the line is taken to hold objects). Knots are
+    /// kept monotone.
+    fn of(bands: &[[u32; 256]], sums: &[u32; BANDS], line: Line) -> Option<Self> {
+        let mut knots = [(0.0, 0.0); BANDS];
+        let mut len = 0;
+        let mut bent = false;
+        for (counts, &sum) in bands.iter().zip(sums) {
+            let n = counts.iter().sum::<u32>();
+            if n < MIN_BAND_PAIRS {
+                continue;
+            }
+            let model = sum as f32 / n as f32;
+            let by_line = line.model_to_frame(model);
+            let mut frame = interpolated_median(counts);
+            // A median at clipped white (black) says only "at least" ("at most").
+            if frame >= f32::from(WHITE_LUMA) - 0.5 {
+                frame = frame.max(by_line);
+            } else if frame < f32::from(CLIP_LUMA) - 0.5 {
+                frame = frame.min(by_line);
+            }
+            let departs = (frame - by_line).abs()
+                > BEND_MIN_LUMA.max(BEND_MIN_SHARE * (by_line - model).abs());
+            let frame = if departs {
+                bent = true;
+                frame.clamp(model.min(by_line), model.max(by_line))
+            } else {
+                by_line
+            };
+            let frame = if len > 0 {
+                frame.max(knots[len - 1].1)
+            } else {
+                frame
+            };
+            knots[len] = (model, frame);
+            len += 1;
+        }
+        (bent && len >= 2).then_some(Self { knots, len, line })
+    }
+
+    /// The frame luma model luma `model` reads as: between knots on the straight segment
+    /// joining them, beyond the end knots parallel to the line.
+    fn model_to_frame(&self, model: f32) -> f32 {
+        let knots = &self.knots[..self.len];
+        let slope = 1.0 / self.line.gain;
+        let (first, last) = (knots[0], knots[self.len - 1]);
+        if model <= first.0 {
+            return first.1 + (model - first.0) * slope;
+        }
+        if model >= last.0 {
+            return last.1 + (model - last.0) * slope;
+        }
+        let i = knots
             .iter()
-            .position(|&c| {
-                seen += c;
-                seen > n / 2
-            })
-            .unwrap_or(255);
-        (1.0, median_difference as f32 - 255.0)
+            .position(|k| k.0 >= model)
+            .unwrap_or(self.len - 1);
+        let ((m0, f0), (m1, f1)) = (knots[i - 1], knots[i]);
+        f0 + (model - m0) * (f1 - f0) / (m1 - m0)
     }
+}
+
+/// A straight line `model = gain * luma + offset`.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    gain: f32,
+    offset: f32,
+}
+
+impl Line {
+    /// The model luma the line gives for frame luma `luma`, rounded and clamped.
+    fn apply(self, luma: u8) -> u8 {
+        (self.gain * f32::from(luma) + self.offset)
+            .round()
+            .clamp(0.0, 255.0) as u8
+    }
+
+    /// The frame luma the line gives for model luma `model` (its inverse).
+    fn model_to_frame(self, model: f32) -> f32 {
+        (model - self.offset) / self.gain
+    }
+}
+
+/// The resistant line through `pairs` in two passes: the second leaves out the pairs far
+/// from the first line (objects the previous frame's mask did not cover yet), so they cannot
+/// tilt it. `inliers` is scratch.
+fn two_pass_line(pairs: &[(u8, u8)], inliers: &mut Vec<(u8, u8)>) -> Line {
+    let first = resistant_line(pairs);
+    inliers.clear();
+    inliers.extend(pairs.iter().filter(|&&(luma, model)| {
+        (first.gain * f32::from(luma) + first.offset - f32::from(model)).abs() <= TRIM_LUMA
+    }));
+    if inliers.len() >= MIN_PAIRS {
+        resistant_line(inliers)
+    } else {
+        first
+    }
+}
+
+/// Tukey's resistant line `model = gain * luma + offset` through `pairs` (see the module
+/// docs); only an offset when their luma spreads too little.
+fn resistant_line(pairs: &[(u8, u8)]) -> Line {
+    // Split by the model's luma, not the frame's: the thirds then do not select the frame's
+    // noise, which would bias the gain towards zero.
+    let mut model_counts = [0u32; 256];
+    for &(_, model) in pairs {
+        model_counts[usize::from(model)] += 1;
+    }
+    let n = pairs.len() as u32;
+    let lower_end = quantile(&model_counts, n / 3);
+    let upper_start = quantile(&model_counts, n - n / 3);
+    let (mut lower, mut upper) = ([0u32; 256], [0u32; 256]);
+    let (mut lower_model, mut upper_model) = ([0u32; 256], [0u32; 256]);
+    for &(luma, model) in pairs {
+        if model <= lower_end {
+            lower[usize::from(luma)] += 1;
+            lower_model[usize::from(model)] += 1;
+        } else if model >= upper_start {
+            upper[usize::from(luma)] += 1;
+            upper_model[usize::from(model)] += 1;
+        }
+    }
+    let median = |counts: &[u32; 256]| f32::from(quantile(counts, counts.iter().sum::<u32>() / 2));
+    let (l0, m0) = (median(&lower), median(&lower_model));
+    let (l1, m1) = (median(&upper), median(&upper_model));
+    if l1 - l0 >= MIN_SPREAD_LUMA {
+        let gain = ((m1 - m0) / (l1 - l0)).clamp(1.0 / MAX_GAIN, MAX_GAIN);
+        return Line {
+            gain,
+            offset: (m0 + m1) / 2.0 - gain * (l0 + l1) / 2.0,
+        };
+    }
+    let mut differences = [0u32; 511];
+    for &(luma, model) in pairs {
+        differences[usize::from(model) + 255 - usize::from(luma)] += 1;
+    }
+    let mut seen = 0;
+    let median_difference = differences
+        .iter()
+        .position(|&c| {
+            seen += c;
+            seen > n / 2
+        })
+        .unwrap_or(255);
+    Line {
+        gain: 1.0,
+        offset: median_difference as f32 - 255.0,
+    }
+}
+
+/// The median of a histogram with at least [`MIN_CLIPPED_PAIRS`] values, if it has them.
+fn median(counts: &[u32; 256]) -> Option<u8> {
+    let n = counts.iter().sum::<u32>();
+    (n >= MIN_CLIPPED_PAIRS).then(|| quantile(counts, n / 2))
+}
+
+/// The median of a histogram (`counts[v]` values equal to `v`) as grouped data: each value
+/// stands for the interval `v - 0.5 .. v + 0.5`, filled evenly. Finer than whole steps, so
+/// that the bands' small changes are not rounded away.
+fn interpolated_median(counts: &[u32]) -> f32 {
+    let half = counts.iter().sum::<u32>() as f32 / 2.0;
+    let mut below = 0.0;
+    for (value, &count) in counts.iter().enumerate() {
+        let count = count as f32;
+        if below + count >= half && count > 0.0 {
+            return value as f32 - 0.5 + (half - below) / count;
+        }
+        below += count;
+    }
+    counts.len() as f32 - 1.0
 }
 
 /// The smallest value whose cumulative count exceeds `rank` (0-based rank in sorted order).
@@ -204,19 +519,19 @@ fn quantile(counts: &[u32; 256], rank: u32) -> u8 {
 mod tests {
     use super::*;
 
-    /// Fits pairs made by `truth` (reference from frame luma) over a ramp of frame luma, the
-    /// first `outliers` of them replaced by a bright object; returns the fit's verdict.
+    /// A ramp of frame luma, 30..170, with `3000` pixels.
+    fn ramp() -> impl Iterator<Item = (usize, u8)> {
+        (0..3000).map(|i| (i, (30 + (i * 11) % 140) as u8))
+    }
+
+    /// Fits pairs whose sample and anchor are both `truth(frame luma)`, the first `outliers`
+    /// of them replaced by a bright object; returns the map and its verdict.
     fn fitted(truth: impl Fn(u8) -> u8, outliers: usize) -> (ToneMap, bool) {
         let mut map = ToneMap::new();
         map.clear();
-        for i in 0..3000u32 {
-            let luma = (30 + (i * 7) % 180) as u8;
-            let reference = if (i as usize) < outliers {
-                250
-            } else {
-                truth(luma)
-            };
-            map.add(luma, reference);
+        for (i, luma) in ramp() {
+            let model = if i < outliers { 250 } else { truth(luma) };
+            map.add(luma, model, model);
         }
         let remap = map.fit();
         (map, remap)
@@ -224,17 +539,19 @@ mod tests {
 
     #[test]
     fn a_global_gain_and_offset_remaps_the_model_onto_the_frame() {
-        // The frame became darker: reference = 1.5 * luma - 10, so model luma r now reads
-        // as (r + 10) / 1.5.
+        // The frame became darker: model = 1.5 * luma - 10, so model luma m now reads as
+        // (m + 10) / 1.5, for the samples in view and the hidden ones alike.
         let (map, remap) = fitted(|v| (f32::from(v) * 1.5 - 10.0).round() as u8, 0);
         assert!(remap);
-        let cases = [(50u8, 40u8), (140, 100), (215, 150), (255, 177)];
+        let cases = [(50u8, 40u8), (140, 100), (215, 150), (245, 170)];
         for (model, expected) in cases {
-            let now = map.model_lut()[usize::from(model)];
-            assert!(
-                now.abs_diff(expected) <= 2,
-                "{model} -> {now}, expected {expected}"
-            );
+            for lut in [map.visible_lut(), map.hidden_lut()] {
+                let now = lut[usize::from(model)];
+                assert!(
+                    now.abs_diff(expected) <= 1,
+                    "{model} -> {now}, expected {expected}"
+                );
+            }
         }
         assert!(map.noise_luma() <= 1);
     }
@@ -253,18 +570,19 @@ mod tests {
     fn a_flat_frame_fits_only_an_offset() {
         let mut map = ToneMap::new();
         for i in 0..1000u32 {
-            map.add(60 + (i % 3) as u8, 80 + (i % 3) as u8);
+            let (luma, model) = (60 + (i % 3) as u8, 80 + (i % 3) as u8);
+            map.add(luma, model, model);
         }
         assert!(map.fit());
-        assert_eq!(map.model_lut()[80], 60);
-        assert_eq!(map.model_lut()[220], 200);
+        assert_eq!(map.hidden_lut()[80], 60);
+        assert_eq!(map.hidden_lut()[220], 200);
     }
 
     #[test]
     fn too_few_pairs_change_nothing() {
         let mut map = ToneMap::new();
         for i in 0..(MIN_PAIRS as u8 - 1) {
-            map.add(i, i.saturating_add(100));
+            map.add(i, i.saturating_add(100), i.saturating_add(100));
         }
         assert!(!map.fit());
         assert_eq!(map.noise_luma(), 0);
@@ -273,14 +591,89 @@ mod tests {
     #[test]
     fn noise_is_the_median_distance_from_the_line() {
         let mut map = ToneMap::new();
-        for i in 0..3000u32 {
-            let luma = (30 + (i * 7) % 180) as u8;
-            // Half the pairs 4 above the line, half 4 below: the line is the identity and
+        for (i, luma) in ramp() {
+            // Half the samples 4 above the line, half 4 below: the line is the identity and
             // every pair is 4 from it.
-            let reference = if i % 2 == 0 { luma + 4 } else { luma - 4 };
-            map.add(luma, reference);
+            let sample = if i % 2 == 0 { luma + 4 } else { luma - 4 };
+            map.add(luma, sample, luma);
         }
         map.fit();
         assert_eq!(map.noise_luma(), 4);
+    }
+
+    #[test]
+    fn the_anchors_carry_the_whole_change_the_samples_what_is_left() {
+        // The samples in view have followed a slow darkening to 80%; the anchors have not.
+        let mut map = ToneMap::new();
+        for (_, luma) in ramp() {
+            map.add(luma, luma, (f32::from(luma) * 1.25).round() as u8);
+        }
+        assert!(map.fit());
+        let cases = [(50u8, 50u8, 40u8), (100, 100, 80), (200, 200, 160)];
+        for (model, visible, hidden) in cases {
+            assert_eq!(map.visible_lut()[usize::from(model)], visible, "{model}");
+            assert!(
+                map.hidden_lut()[usize::from(model)].abs_diff(hidden) <= 1,
+                "{model} -> {}, expected {hidden}",
+                map.hidden_lut()[usize::from(model)]
+            );
+        }
+    }
+
+    #[test]
+    fn clipped_white_reads_as_what_it_shows_now_where_the_line_allows() {
+        // The picture darkened to 80%: white (252..=255) is now at least 202..=204. The
+        // pixels whose anchor is white read `white_reads`; below that, white is not what
+        // they show (an object), and the line decides.
+        let cases = [(230u8, [230u8, 230]), (255, [255, 255]), (150, [202, 204])];
+        for (white_reads, expected) in cases {
+            let mut map = ToneMap::new();
+            for (_, luma) in ramp() {
+                let model = (f32::from(luma) * 1.25).round() as u8;
+                map.add(luma, model, model);
+            }
+            for _ in 0..100 {
+                map.add(white_reads, 255, 255);
+            }
+            assert!(map.fit());
+            for (model, expected) in [252, 255].into_iter().zip(expected) {
+                let now = map.hidden_lut()[model];
+                assert!(
+                    now.abs_diff(expected) <= 1,
+                    "white reads {white_reads}: {model} -> {now}, expected {expected}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_band_that_changes_little_bends_the_hidden_map_there() {
+        // The camera brightened by 20% but compresses its highlights: a bright wall at model
+        // 200..=215 brightened by 2 only. The line takes the rest; the wall's band bends the
+        // map for hidden samples, and the samples in view keep the line.
+        let mut map = ToneMap::new();
+        for i in 0..3000u32 {
+            let model = if i % 10 == 0 {
+                200 + (i % 16) as u8
+            } else {
+                40 + (i * 7 % 120) as u8
+            };
+            let luma = if model >= 200 {
+                model + 2
+            } else {
+                (f32::from(model) * 1.2).round() as u8
+            };
+            map.add(luma, model, model);
+        }
+        assert!(map.fit());
+        let cases = [(60u8, 72u8), (100, 120), (208, 210)];
+        for (model, expected) in cases {
+            let now = map.hidden_lut()[usize::from(model)];
+            assert!(
+                now.abs_diff(expected) <= 2,
+                "{model} -> {now}, expected {expected}"
+            );
+        }
+        assert!(map.visible_lut()[208] > 235, "{}", map.visible_lut()[208]);
     }
 }

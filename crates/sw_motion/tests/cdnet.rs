@@ -277,6 +277,11 @@ fn office_variants_stay_within_the_bound() {
     check_variants("office");
 }
 
+#[test]
+fn traffic_variants_stay_within_the_bound() {
+    check_variants("traffic");
+}
+
 /// Office frames 1..=400: the empty room, before anyone comes in.
 fn empty_office() -> Option<&'static [Array2<u8>]> {
     sequence("office").map(|office| &office.frames[..400])

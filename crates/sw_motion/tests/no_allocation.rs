@@ -38,21 +38,27 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// A 96x64 scene with texture, noise and objects moving in and out, so every stage (holes,
-/// blobs, the grid, flicker, absorption) has work on most frames.
+/// blobs, the grid, flicker, absorption) has work on most frames; a light is on for frames
+/// 100..200 (+30%), and the exposure drifts after that, so the model is remapped too.
 fn scene(t: usize) -> Array2<u8> {
+    let gain = match t {
+        100..200 => 1.3,
+        200.. => 1.0 - (t - 200) as f32 / 400.0,
+        _ => 1.0,
+    };
     Array2::from_shape_fn((64, 96), |(y, x)| {
         let mut v = 50 + ((x * 5 + y * 3) % 60) as u32 + ((x * 31 + y * 17 + t * 13) % 7) as u32;
         if (t % 120..t % 120 + 20).contains(&x) && (10..30).contains(&y) && !(x % 7 == 0 && y == 20)
         {
             v = 210;
         }
-        if (40..48).contains(&x) && (40..56).contains(&y) && (t / 30) % 2 == 0 {
+        if (40..48).contains(&x) && (40..56).contains(&y) && (t / 30).is_multiple_of(2) {
             v = 20;
         }
-        if (x + y + t) % 11 == 0 && x > 80 {
+        if (x + y + t).is_multiple_of(11) && x > 80 {
             v += 30;
         }
-        v as u8
+        (v as f32 * gain).min(255.0) as u8
     })
 }
 

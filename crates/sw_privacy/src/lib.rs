@@ -35,7 +35,7 @@ pub use evidence::{
 };
 pub use mask::{BLANK_LUMA, PrivacyMask};
 pub use polygon::{MAX_POLYGON_POINTS, MIN_AREA_FRACTION, Polygon};
-pub use report::{AuditSummary, CameraInput, Outputs, PrivacyReport, ReportInput};
+pub use report::{AuditSummary, CameraInput, GraphSummary, Outputs, PrivacyReport, ReportInput};
 pub use retention::{SweepOptions, SweepReport, sweep};
 pub use zones::{
     DEFAULT_MIN_AREA_FRACTION, DEFAULT_SENSITIVITY, MAX_ZONE_NAME_CHARS, ZoneAccumulator, ZoneHit,

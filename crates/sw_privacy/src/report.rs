@@ -37,6 +37,18 @@ pub struct ReportInput {
     pub retention_days: Option<u32>,
     pub audit: AuditSummary,
     pub cameras: Vec<CameraInput>,
+    /// The ONNX graphs the cameras with `detector.backend = "onnx"` run (empty when every
+    /// camera runs the built-in detector).
+    pub graphs: Vec<GraphSummary>,
+}
+
+/// One ONNX graph of the detector, as its manifest pins it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphSummary {
+    pub name: String,
+    /// The file, as found (a path, never a secret).
+    pub file: String,
+    pub sha256: String,
 }
 
 /// The audit log's settings.
@@ -64,6 +76,8 @@ pub struct CameraInput {
     /// The motion grid in every event: columns and rows.
     pub grid_cols: u16,
     pub grid_rows: u16,
+    /// True when the camera's per-pixel detector step runs as the ONNX graphs.
+    pub onnx: bool,
     pub outputs: Outputs,
 }
 
@@ -631,7 +645,48 @@ fn drawing(view: &CameraView<'_>) -> String {
     svg
 }
 
+/// What computes the motion on every pixel, and how an auditor can check it.
+fn computation(input: &ReportInput, blocks: &mut Vec<Block>) {
+    blocks.push(Block::Heading(2, "What computes motion".to_owned()));
+    let onnx: Vec<String> = input
+        .cameras
+        .iter()
+        .filter(|camera| camera.onnx)
+        .map(|camera| camera.id.to_string())
+        .collect();
+    let native = input.cameras.len() - onnx.len();
+    if native > 0 {
+        blocks.push(Block::Paragraph(format!(
+            "{native} camera(s) are analysed by Stillwatch's built-in detector (background \
+             subtraction on the grey analysis frame: a per-pixel model of the background, a \
+             foreground mask, connected regions, a coarse grid), whose open source code is the \
+             description of what it computes."
+        )));
+    }
+    if onnx.is_empty() {
+        return;
+    }
+    blocks.push(Block::Paragraph(format!(
+        "Camera(s) {} run the per-pixel part of the same detector as the ONNX graphs below, \
+         which give the same result as the built-in code. Each graph is a declarative \
+         description of every operation on every pixel that anyone can open (for example in \
+         Netron) or check with the `onnx` package. The service refuses to start when a graph's \
+         SHA-256 differs from the value below, and records the hashes in the audit log each \
+         time it starts.",
+        onnx.join(", ")
+    )));
+    blocks.push(Block::Table {
+        header: ["Graph", "File", "SHA-256"].map(str::to_owned).to_vec(),
+        rows: input
+            .graphs
+            .iter()
+            .map(|graph| vec![graph.name.clone(), graph.file.clone(), graph.sha256.clone()])
+            .collect(),
+    });
+}
+
 fn closing(input: &ReportInput, blocks: &mut Vec<Block>) {
+    computation(input, blocks);
     blocks.push(Block::Heading(
         2,
         "What Stillwatch never collects".to_owned(),
@@ -911,6 +966,7 @@ mod tests {
                     evidence: Some(EvidenceKind::Pixelated { block_pixels: 8 }),
                     grid_cols: 16,
                     grid_rows: 9,
+                    onnx: false,
                     outputs: Outputs {
                         events_file: Some("/var/lib/stillwatch/events.jsonl".to_owned()),
                         mqtt: Some("broker.local:1883".to_owned()),
@@ -930,10 +986,39 @@ mod tests {
                     evidence: None,
                     grid_cols: 8,
                     grid_rows: 6,
+                    onnx: true,
                     outputs: Outputs::default(),
                 },
             ],
+            graphs: vec![GraphSummary {
+                name: "classify".to_owned(),
+                file: "models/classify.onnx".to_owned(),
+                sha256: "cd".repeat(32),
+            }],
         }
+    }
+
+    #[test]
+    fn the_report_says_what_computes_motion_and_pins_the_graphs() {
+        let markdown = PrivacyReport::new(&input()).render_markdown();
+        for expected in [
+            "## What computes motion",
+            "1 camera(s) are analysed by Stillwatch's built-in detector",
+            "Camera(s) yard.2 run the per-pixel part of the same detector as the ONNX graphs",
+            &format!("| classify | models/classify.onnx | {} |", "cd".repeat(32)),
+        ] {
+            assert!(
+                markdown.contains(expected),
+                "missing {expected:?} in\n{markdown}"
+            );
+        }
+        let mut native = input();
+        for camera in &mut native.cameras {
+            camera.onnx = false;
+        }
+        let markdown = PrivacyReport::new(&native).render_markdown();
+        assert!(markdown.contains("2 camera(s) are analysed by Stillwatch's built-in detector"));
+        assert!(!markdown.contains("ONNX"), "{markdown}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use sw_ingest::{
 };
 
 use crate::ServiceError;
+use crate::engine::Engines;
 use crate::motion::{self, MotionInputs};
 use crate::output::Output;
 
@@ -152,7 +153,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Camera {
     /// Starts the camera (unless it is disabled). A camera that cannot start is logged and
     /// kept with a `stopped` status saying why; the others are not affected.
-    pub fn start(plan: CameraPlan, output: &Output) -> Self {
+    pub fn start(plan: CameraPlan, output: &Output, engines: &Engines) -> Self {
         // Logged with a `camera` field rather than inside a span: the ingest opens its own
         // `camera` span for its thread, which would nest under one entered here.
         if !plan.config.enabled {
@@ -163,7 +164,7 @@ impl Camera {
                 run: Run::Idle(status),
             };
         }
-        let run = match Running::start(&plan, output) {
+        let run = match Running::start(&plan, output, engines) {
             Ok(running) => Run::Running(running),
             Err(error) => {
                 let reason = crate::describe(&error);
@@ -242,7 +243,7 @@ fn on_own_thread<T: Send + 'static>(name: String, value: T, work: fn(T)) -> Opti
 }
 
 impl Running {
-    fn start(plan: &CameraPlan, output: &Output) -> Result<Self, ServiceError> {
+    fn start(plan: &CameraPlan, output: &Output, engines: &Engines) -> Result<Self, ServiceError> {
         let options = plan.live_options();
         tracing::info!(
             camera = %plan.id(),
@@ -273,6 +274,7 @@ impl Running {
         let spawned = motion::spawn(MotionInputs {
             camera: plan.id().clone(),
             detector: plan.config.detector,
+            backend: engines.backend_for(plan.config.detector_backend),
             events: plan.config.events.clone(),
             frames,
             health,

@@ -24,6 +24,7 @@
 //! (sw_config), other sinks or the HTTP status API (later).
 
 mod camera;
+mod engine;
 mod motion;
 mod output;
 mod retention;
@@ -38,6 +39,8 @@ use sw_config::ConfigError;
 use sw_core::CameraId;
 use sw_ingest::IngestError;
 
+#[cfg(feature = "onnx")]
+pub use engine::onnx_options;
 pub use output::{EventsOutput, HEALTH_SCHEMA};
 pub use service::{ReloadSummary, SHUTDOWN_TIMEOUT, Service, StatusHandle};
 pub use shard::{Shard, ShardError};
@@ -95,6 +98,13 @@ pub enum ServiceError {
     Http(#[from] sw_http::HttpError),
     #[error("output")]
     Sink(#[from] sw_sinks::SinkError),
+    #[error("the ONNX engine (detector.backend = \"onnx\") could not start")]
+    Onnx(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(
+        "camera {camera}: detector.backend = \"onnx\", but this build has no ONNX support \
+         (build stillwatch with the `onnx` feature, or use detector.backend = \"native\")"
+    )]
+    OnnxNotBuilt { camera: CameraId },
 }
 
 pub(crate) use sw_core::describe_error as describe;

@@ -26,10 +26,11 @@ use sw_config::CameraPrivacy;
 use sw_core::{CameraId, EventPhase, Frame, MotionEvent};
 use sw_http::CameraMetrics;
 use sw_ingest::{HealthEvent, HealthKind};
-use sw_motion::{Detector, DetectorOptions, EventOptions, EventTracker};
+use sw_motion::{Detector, DetectorOptions, EventOptions, EventTracker, MotionError};
 use sw_privacy::{EvidenceWriter, PrivacyMask, ZoneAccumulator, ZoneHit, Zones};
 
 use crate::ServiceError;
+use crate::engine::BackendFactory;
 use crate::output::{Emitted, Record};
 
 /// A motion loop that panics this many times is given up: the camera is marked failed.
@@ -39,6 +40,8 @@ pub(crate) const MAX_MOTION_RESTARTS: u32 = 3;
 pub(crate) struct MotionInputs {
     pub camera: CameraId,
     pub detector: DetectorOptions,
+    /// `None`: the detector's per-pixel step runs natively in this thread.
+    pub backend: Option<BackendFactory>,
     pub events: EventOptions,
     pub frames: Receiver<Frame>,
     pub health: Receiver<HealthEvent>,
@@ -78,6 +81,7 @@ fn run(inputs: MotionInputs) {
     let MotionInputs {
         camera,
         detector,
+        backend,
         events,
         frames,
         health,
@@ -88,6 +92,7 @@ fn run(inputs: MotionInputs) {
         on_give_up,
     } = inputs;
     let mut worker = Worker::new(camera, detector, events, records, metrics, privacy);
+    worker.backend = backend;
     let ended = supervise(MAX_MOTION_RESTARTS, |attempt| {
         if attempt > 0 {
             worker.recover_from_panic();
@@ -152,6 +157,8 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 struct Worker {
     camera: CameraId,
     detector_options: DetectorOptions,
+    /// Where the detector's per-pixel step runs (`None`: natively, here).
+    backend: Option<BackendFactory>,
     /// `None` until the next frame: it initialises a fresh background model.
     detector: Option<Detector>,
     tracker: EventTracker,
@@ -186,6 +193,7 @@ impl Worker {
             tracker: EventTracker::new(camera.clone(), &events),
             camera,
             detector_options,
+            backend: None,
             detector: None,
             last_frame: None,
             records,
@@ -283,7 +291,12 @@ impl Worker {
             if self.detector.is_some() {
                 tracing::info!(width, height, "frame size changed; restarting the detector");
             }
-            self.detector = Some(Detector::new(width, height, &self.detector_options));
+            self.detector = Some(match &self.backend {
+                None => Detector::new(width, height, &self.detector_options),
+                Some(backend) => {
+                    Detector::with_backend(width, height, &self.detector_options, backend())
+                }
+            });
         }
         // Rasterised once per frame size, not again on every reconnect or decode error.
         if (self.mask.width(), self.mask.height()) != (width, height) {
@@ -301,7 +314,16 @@ impl Worker {
         let analysis = match detector.process(frame.luma.view()) {
             Ok(analysis) => analysis,
             Err(error) => {
-                tracing::warn!(seq = frame.seq, "frame skipped: {error}");
+                tracing::warn!(
+                    seq = frame.seq,
+                    "frame skipped: {}",
+                    crate::describe(&error)
+                );
+                // A backend that failed mid-frame may have taken the frame's random draws:
+                // the model starts again rather than drift from the native detector's.
+                if matches!(error, MotionError::Backend(_)) {
+                    self.detector = None;
+                }
                 return;
             }
         };

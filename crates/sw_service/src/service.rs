@@ -23,6 +23,7 @@ use sw_ingest::CameraStatus;
 use sw_sinks::{CameraDescription, MqttOptions, MqttSink, MqttTls, WebhookOptions, WebhookSink};
 
 use crate::camera::{Camera, CameraPlan};
+use crate::engine::Engines;
 use crate::output::{EventsOutput, Output, Sinks};
 use crate::retention::Retention;
 use crate::shard::Shard;
@@ -57,6 +58,7 @@ pub struct Service {
     http: Option<HttpServer>,
     retention: Option<Retention>,
     sinks: Sinks,
+    engines: Engines,
     /// Whether `/readyz` says ready: from a completed start until the shutdown begins.
     ready: Arc<AtomicBool>,
 }
@@ -134,10 +136,12 @@ impl Service {
         if let Some(mqtt) = &sinks.mqtt {
             mqtt.announce_cameras(&describe_cameras(&plans))?;
         }
+        let mut engines = Engines::default();
+        engines.prepare(&config, &plans, audit.as_ref())?;
         let output = Output::spawn(&target, audit.clone(), sinks.clone())?;
         let cameras: BTreeMap<CameraId, Camera> = plans
             .into_iter()
-            .map(|plan| (plan.id().clone(), Camera::start(plan, &output)))
+            .map(|plan| (plan.id().clone(), Camera::start(plan, &output, &engines)))
             .collect();
         tracing::info!(
             config = %options.config_path.display(),
@@ -181,6 +185,7 @@ impl Service {
             http,
             retention,
             sinks,
+            engines,
             ready,
         })
     }
@@ -217,6 +222,7 @@ impl Service {
     /// `service.events_path` takes effect at the next start only.
     pub fn apply(&mut self, config: Config) -> Result<ReloadSummary, ServiceError> {
         let plans = resolve(&config, self.options.shard)?;
+        self.engines.prepare(&config, &plans, self.audit.as_ref())?;
         if let Some(audit) = &self.audit {
             audit.append(
                 RecordKind::ConfigLoaded,
@@ -270,7 +276,7 @@ impl Service {
         }
         let started: Vec<Camera> = starting
             .into_iter()
-            .map(|plan| Camera::start(plan, &self.output))
+            .map(|plan| Camera::start(plan, &self.output, &self.engines))
             .collect();
         lock(&self.cameras).extend(
             started

@@ -830,3 +830,122 @@ fn events_and_motion_state_reach_mqtt_with_home_assistant_discovery() {
     }
     assert!(!text.contains("rtsp://"), "a camera URL went to MQTT");
 }
+
+/// True when ONNX Runtime is installed (`cargo xtask install`); otherwise says why the caller
+/// skips. In CI its absence is a failure.
+#[cfg(feature = "onnx")]
+#[allow(clippy::print_stderr)] // the reason a test is skipped
+fn onnx_runtime_installed() -> bool {
+    match sw_onnx::locate_library(None) {
+        Ok(_) => true,
+        Err(error) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: {error}");
+            false
+        }
+        Err(error) => panic!("CI must have ONNX Runtime: {error}"),
+    }
+}
+
+#[cfg(feature = "onnx")]
+#[test]
+fn a_camera_on_the_onnx_backend_raises_events_and_its_models_are_audited() {
+    if !onnx_runtime_installed() {
+        return;
+    }
+    let sim = simulator(vec![mount("/onnx", 7)]);
+    let site = Site::new();
+    let onnx = format!(
+        "\n[audit]\ndir = \"audit\"\n[onnx]\nbatch_size = 2\n{}{}",
+        camera("native", &sim.url("/onnx"), ""),
+        camera(
+            "graph",
+            &sim.url("/onnx"),
+            "[cameras.detector]\nbackend = \"onnx\""
+        )
+    );
+    let service = site.start(&onnx);
+    wait_until(&service, "both cameras raise an event", || {
+        let records = site.records();
+        ["native", "graph"].iter().all(|camera| {
+            motion_records(&records, camera)
+                .iter()
+                .any(|record| record["phase"] == "start")
+        })
+    });
+    service.shutdown().unwrap();
+
+    // Each graph's hash, as the manifest pins it, is in the audit log.
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let loaded: Vec<(String, String)> = audit_records(&site.dir.path().join("audit"))
+        .iter()
+        .filter(|record| record["kind"] == "model_loaded")
+        .map(|record| {
+            (
+                record["payload"]["name"].as_str().unwrap().to_owned(),
+                record["payload"]["sha256"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut pinned: Vec<(String, String)> = manifest["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|model| {
+            (
+                model["name"].as_str().unwrap().to_owned(),
+                model["sha256"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    pinned.sort();
+    let mut loaded_sorted = loaded.clone();
+    loaded_sorted.sort();
+    assert_eq!(loaded_sorted, pinned, "{loaded:?}");
+}
+
+#[cfg(feature = "onnx")]
+#[test]
+fn a_tampered_model_stops_the_service_from_starting() {
+    if !onnx_runtime_installed() {
+        return;
+    }
+    let site = Site::new();
+    let models = site.dir.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    for entry in std::fs::read_dir(&committed).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, models.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut graph = std::fs::read(models.join("update.onnx")).unwrap();
+    let last = graph.len() - 1;
+    graph[last] ^= 1;
+    std::fs::write(models.join("update.onnx"), graph).unwrap();
+    site.write_config(&format!(
+        "\n[onnx]\nmodels_dir = \"models\"\n{}",
+        camera(
+            "graph",
+            "rtsp://127.0.0.1:9/none",
+            "[cameras.detector]\nbackend = \"onnx\""
+        )
+    ));
+    let error = Service::start(ServiceOptions {
+        config_path: site.config_path(),
+        events: None,
+        shard: None,
+    })
+    .unwrap_err();
+    let message = sw_core::describe_error(&error);
+    assert!(
+        message.contains("update.onnx") && message.contains("SHA-256"),
+        "{message}"
+    );
+}

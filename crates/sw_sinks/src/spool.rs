@@ -19,7 +19,7 @@
 //! not own: what a payload is or when it counts as delivered (the sinks).
 
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -63,14 +63,16 @@ impl Spool {
             .write(true)
             .open(dir.join(".lock"))
             .map_err(failed("open its .lock"))?;
-        match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        match lock.try_lock() {
             Ok(()) => {}
-            Err(rustix::io::Errno::WOULDBLOCK) => {
+            Err(TryLockError::WouldBlock) => {
                 return Err(SinkError::QueueLocked {
                     dir: dir.to_path_buf(),
                 });
             }
-            Err(errno) => return Err(failed("lock its .lock")(errno.into())),
+            Err(TryLockError::Error(error)) => {
+                return Err(failed("lock its .lock")(error));
+            }
         }
         let mut seqs = Vec::new();
         for entry in fs::read_dir(dir).map_err(failed("list the folder"))? {

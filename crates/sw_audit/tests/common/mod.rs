@@ -38,10 +38,10 @@ pub fn event_payload(event_id: u64, camera: &str) -> Value {
     json!({
         "camera": camera,
         "event_id": event_id,
-        "phase": if event_id % 2 == 0 { "start" } else { "end" },
+        "phase": if event_id.is_multiple_of(2) { "start" } else { "end" },
         "frame_seq": 1000 + event_id * 25,
         "start_millis": 93_200 + event_id * 1000,
-        "end_millis": if event_id % 2 == 0 { Value::Null } else { json!(95_800 + event_id * 1000) },
+        "end_millis": if event_id.is_multiple_of(2) { Value::Null } else { json!(95_800 + event_id * 1000) },
         "zones": ["drive", "path"],
         "peak_score": 0.125,
     })
