@@ -61,12 +61,12 @@ impl std::fmt::Display for Provider {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnnxOptions {
     /// The folder holding `manifest.json` and the graphs. Default `None`: `models/` under the
-    /// current directory, else under the nearest ancestor of the executable that has
-    /// `models/manifest.json` (the workspace, when run from `target/`).
+    /// current directory, else under the nearest folder above it, then above the executable,
+    /// that has `models/manifest.json` (the workspace, when run from a crate or `target/`).
     pub models_dir: Option<PathBuf>,
     /// The ONNX Runtime library (1.31 or newer). Default `None`: `ORT_DYLIB_PATH`, else the
     /// newest `.ort/onnxruntime/capi/libonnxruntime.so*` under the current directory, else
-    /// under the nearest ancestor of the executable that has `.ort/`.
+    /// under the nearest folder above it, then above the executable, that has `.ort/`.
     pub runtime_library: Option<PathBuf>,
     /// Where the graphs run. Default [`Provider::Cpu`]. An accelerator that cannot be
     /// registered is an error, never a silent fall-back to the CPU.

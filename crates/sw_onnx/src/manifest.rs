@@ -79,8 +79,8 @@ struct RawTensor {
 }
 
 /// The models folder: `explicit` when given (it must hold `manifest.json`), else `models/`
-/// under the current directory, then under the nearest ancestor of the executable holding
-/// `models/manifest.json`.
+/// under the current directory, then under the nearest folder above it, then above the
+/// executable, holding `models/manifest.json`.
 pub fn locate_models_dir(explicit: Option<&Path>) -> Result<PathBuf, OnnxError> {
     let (candidates, searched_above) = match explicit {
         Some(dir) => (vec![dir.to_path_buf()], None),

@@ -2,7 +2,7 @@
 //!
 //! Owns: where the shared library is looked for (an explicit path, `ORT_DYLIB_PATH`, then
 //! `.ort/onnxruntime/capi/libonnxruntime.so*` under the current directory and under the
-//! workspace that holds the executable), the version check before loading (ort refuses a
+//! workspace that holds it or the executable), the version check before loading (ort refuses a
 //! runtime older than the API it was built for), and the process's one ort environment.
 //! Does not own: sessions, execution providers or models (see `engine` and `manifest`).
 //!
@@ -42,7 +42,7 @@ static LOADED: Mutex<Option<Loaded>> = Mutex::new(None);
 
 /// Which library to load: `explicit` when given, else `ORT_DYLIB_PATH`, else the newest
 /// `libonnxruntime.so*` in `.ort/onnxruntime/capi/` under the current directory, then under
-/// the nearest ancestor of the executable holding `.ort/`.
+/// the nearest folder above it, then above the executable, holding `.ort/`.
 pub fn locate_library(explicit: Option<&Path>) -> Result<PathBuf, OnnxError> {
     if let Some(path) = explicit {
         return existing(path);
@@ -77,8 +77,10 @@ fn existing(path: &Path) -> Result<PathBuf, OnnxError> {
     }
 }
 
-/// Where a default search looks: the current directory, then the nearest ancestor of the
-/// executable's folder that holds a marker (the workspace root when run from `target/`).
+/// Where a default search looks: the current directory, then the nearest folder above it that
+/// holds a marker (the workspace root when run from one of its crates, as tests are), then the
+/// nearest ancestor of the executable's folder that holds it (the workspace root when run from
+/// its `target/`).
 #[derive(Debug)]
 pub(crate) struct SearchRoots {
     pub roots: Vec<PathBuf>,
@@ -90,7 +92,13 @@ impl SearchRoots {
     pub(crate) fn find(marker: &str) -> Self {
         let mut roots = Vec::new();
         if let Ok(cwd) = env::current_dir() {
+            let above = cwd
+                .ancestors()
+                .skip(1)
+                .find(|dir| dir.join(marker).exists())
+                .map(Path::to_path_buf);
             roots.push(cwd);
+            roots.extend(above);
         }
         let exe_dir = env::current_exe()
             .ok()
