@@ -6,8 +6,9 @@
 //! canvas pixels a shaking camera shows for the first time), the classification of each frame
 //! pixel as background or foreground, the conservative random update (with neighbour
 //! propagation) that keeps the model current, the per-pixel radius with its flicker feedback,
-//! the absorption of objects that stop, and the reference background image (a sigma-delta
-//! estimate) that registration and brightness compensation compare frames with.
+//! the absorption of objects that stop, the reference background image (a sigma-delta
+//! estimate) that registration compares frames with, and the sampling and remapping that
+//! brightness compensation needs (pairs of frame and model luma; the anchors).
 //! Does not own: finding the shift (see `registration`), the brightness map (see `tone`),
 //! noise clean-up, blobs or any decision about what counts as motion.
 //!
@@ -42,6 +43,9 @@ const BLOCK_LANES: usize = 10;
 const BLOCK_PIXELS: usize = BLOCK_LANES * LANE_PIXELS;
 /// How often (in samples) classification checks whether a block is settled.
 const SETTLED_CHECK_SAMPLES: usize = 4;
+/// At a remap, a background pixel in view whose anchor (carried through the map) differs from
+/// its luma by more than this holds something else now, and is anchored afresh.
+const REANCHOR_LUMA: u8 = 16;
 /// Background frames after which a pixel's model is trusted to be background (see `trust`):
 /// the counter saturates there.
 const TRUSTED: u8 = 255;
@@ -76,13 +80,16 @@ pub(crate) struct SampleModel {
     /// the frame is background (sigma-delta). Canvas pixels not yet seen hold the nearest
     /// pixel of the first frame.
     reference: Vec<u8>,
-    /// Per canvas pixel: the luma it had when the model was last remapped onto the frame's
-    /// brightness (or in the first frame), carried through every remap since; 0 where there
-    /// is none (not in view while background at that time, or black). The brightness fit
-    /// compares frames with these rather than with the samples: updates keep pulling the
-    /// samples of visible background towards the frame, so the samples show only part of a
-    /// slow change, while the pixels hidden behind an object need all of it.
+    /// Per canvas pixel: its luma in the first frame (or when it was anchored afresh at a
+    /// remap), carried through every remap since exactly as the samples nothing updates are;
+    /// 0 where there is none (never in view as background, or black). The brightness fit
+    /// compares frames with these as well as with the samples: updates keep pulling the
+    /// samples of background in view towards the frame, so those show only what is left of a
+    /// slow change, while the places hidden behind an object need all of it, and the anchors
+    /// show it (errors of earlier remaps included, which the next one then corrects).
     anchor: Vec<u8>,
+    /// Scratch of [`SampleModel::remap`]: a map for each luma a pixel may have now.
+    remap_table: Vec<[u8; 256]>,
     rng: SplitMix64,
     initialised: bool,
 }
@@ -108,6 +115,7 @@ impl SampleModel {
             trust: vec![0; area],
             reference: vec![0; area],
             anchor: vec![0; area],
+            remap_table: vec![[0; 256]; 256],
             rng: SplitMix64::new(params.seed),
             initialised: false,
         }
@@ -202,25 +210,30 @@ impl SampleModel {
         }
         let (ox, oy) = self.origin(shift);
         tone.clear();
+        let n = self.params.samples_per_pixel;
+        // Grid pixel (x, y) pairs with its sample k = (x / step + y / step) mod N, counted
+        // rather than divided.
+        let mut row_k = 0;
         for y in (step / 2..h).step_by(step) {
             let canvas_row = (y + oy) * self.canvas_width + ox;
+            let mut k = row_k;
             for x in (step / 2..w).step_by(step) {
                 let c = canvas_row + x;
                 if self.radius[c] != 0 && self.foreground_frames[c] == 0 {
-                    let k = (x / step + y / step) % self.params.samples_per_pixel;
                     tone.add(
                         luma[y * w + x],
                         self.samples[self.slot(x + ox, y + oy, k)],
                         self.anchor[c],
                     );
                 }
+                k = if k + 1 == n { 0 } else { k + 1 };
             }
+            row_k = if row_k + 1 == n { 0 } else { row_k + 1 };
         }
     }
 
     /// Maps the model onto a new brightness of the whole picture (`visible` and `hidden`: model
-    /// luma to the luma it has now, see `tone`), then anchors the pixels under the frame `luma`
-    /// at `shift` that were background on the previous frame to their luma in it.
+    /// luma to the luma it has now, see `tone`); `luma` is the frame, at `shift`.
     ///
     /// The model's updates keep pulling the samples of background in view towards the frame,
     /// but nothing records which samples they wrote since the last remap: those need at most
@@ -228,6 +241,9 @@ impl SampleModel {
     /// (`hidden`). So each sample of such a pixel, and its reference, takes whichever of the
     /// two lies closer to the pixel's luma now. Every other sample (a place hidden behind an
     /// object, or outside the frame: nothing updates them) and every anchor takes `hidden`.
+    /// Then a background pixel in view without an anchor, or whose anchor now differs from its
+    /// luma by more than [`REANCHOR_LUMA`] (the place holds something else than when it was
+    /// anchored: a parked car, a moved chair), is anchored to its luma.
     pub(crate) fn remap(
         &mut self,
         visible: &[u8; 256],
@@ -237,9 +253,18 @@ impl SampleModel {
     ) {
         let (w, n, cw) = (self.width, self.params.samples_per_pixel, self.canvas_width);
         let (ox, oy) = self.origin(shift);
-        let whole = |values: &mut [u8]| {
-            values.iter_mut().for_each(|v| *v = hidden[usize::from(*v)]);
-        };
+        // Map `now` of the table is for the samples of a background pixel whose luma is `now`.
+        for (now, map) in self.remap_table.iter_mut().enumerate() {
+            for ((out, &all), &rest) in map.iter_mut().zip(hidden).zip(visible) {
+                let now = now as u8;
+                *out = if all.abs_diff(now) <= rest.abs_diff(now) {
+                    all
+                } else {
+                    rest
+                };
+            }
+        }
+        let table = &self.remap_table;
         for (cy, (row, reference)) in self
             .samples
             .chunks_exact_mut(n * cw)
@@ -247,23 +272,33 @@ impl SampleModel {
             .enumerate()
         {
             let Some(y) = cy.checked_sub(oy).filter(|&y| y < self.height) else {
-                row.chunks_exact_mut(cw).chain([reference]).for_each(whole);
+                for v in row.iter_mut().chain(reference.iter_mut()) {
+                    *v = hidden[usize::from(*v)];
+                }
                 continue;
             };
-            let foreground = &self.foreground_frames[cy * cw + ox..cy * cw + ox + w];
-            let frame = &luma[y * w..(y + 1) * w];
-            for run in row.chunks_exact_mut(cw).chain([reference]) {
-                let (left, rest) = run.split_at_mut(ox);
-                let (middle, right) = rest.split_at_mut(w);
-                whole(left);
-                whole(right);
-                for ((v, &foreground), &now) in middle.iter_mut().zip(foreground).zip(frame) {
-                    let (all, rest) = (hidden[usize::from(*v)], visible[usize::from(*v)]);
-                    *v = if foreground != 0 || all.abs_diff(now) <= rest.abs_diff(now) {
-                        all
-                    } else {
-                        rest
-                    };
+            // The map of each pixel, for a stretch of the row at a time.
+            const STRETCH: usize = 256;
+            for start in (0..cw).step_by(STRETCH) {
+                let end = (start + STRETCH).min(cw);
+                let mut maps = [hidden; STRETCH];
+                for (cx, map) in (start..end).zip(maps.iter_mut()) {
+                    let x = cx.wrapping_sub(ox);
+                    if x < w {
+                        *map = if self.foreground_frames[cy * cw + cx] == 0 {
+                            &table[usize::from(luma[y * w + x])]
+                        } else {
+                            hidden
+                        };
+                    }
+                }
+                for run in row
+                    .chunks_exact_mut(cw)
+                    .chain(std::iter::once(&mut *reference))
+                {
+                    for (v, map) in run[start..end].iter_mut().zip(&maps) {
+                        *v = map[usize::from(*v)];
+                    }
                 }
             }
         }
@@ -273,8 +308,10 @@ impl SampleModel {
         for (y, frame) in luma.chunks_exact(w).enumerate() {
             let c = (y + oy) * cw + ox;
             for (x, &now) in frame.iter().enumerate() {
-                if self.radius[c + x] != 0 && self.foreground_frames[c + x] == 0 {
-                    self.anchor[c + x] = now.max(1);
+                let anchor = &mut self.anchor[c + x];
+                let seen = self.radius[c + x] != 0 && self.foreground_frames[c + x] == 0;
+                if seen && (*anchor == 0 || anchor.abs_diff(now) > REANCHOR_LUMA) {
+                    *anchor = now.max(1);
                 }
             }
         }
@@ -853,13 +890,15 @@ mod tests {
         let visible: [u8; 256] = std::array::from_fn(|v| v as u8);
         let hidden: [u8; 256] = std::array::from_fn(|v| (v as u8).saturating_add(20));
         model.remap(&visible, &hidden, &[120, 50, 101, 115], (0, 0));
+        // Every anchor takes the whole change (100 -> 120); one that differs from the frame
+        // by more than REANCHOR_LUMA then takes the frame's luma.
         #[rustfmt::skip]
         let expected = [
             // (samples and reference, anchor)
             (120, 120), // reads as the whole change
-            (120, 120), // hidden: the whole change, for its anchor too
-            (100, 101), // reads as no change; anchored at its luma now
-            (120, 115), // nearer the whole change than none
+            (120, 120), // hidden: the whole change
+            (100, 101), // reads as no change; anchored afresh (19 from 120)
+            (120, 120), // nearer the whole change than none
         ];
         for (x, (value, anchor)) in expected.into_iter().enumerate() {
             for k in 0..2 {
