@@ -36,17 +36,7 @@ pub fn detector(
         #[cfg(feature = "onnx")]
         DetectorBackend::Onnx => {
             let engine = sw_onnx::OnnxEngine::start(&sw_service::onnx_options(&config.onnx))?;
-            let models: Vec<String> = engine
-                .models()
-                .iter()
-                .map(|model| format!("{} sha256:{}", model.name, &model.sha256[..12]))
-                .collect();
-            let description = format!(
-                "onnx on {} ({}; runtime {})",
-                engine.provider(),
-                models.join(", "),
-                engine.library().display()
-            );
+            let description = engine.to_string();
             let detector =
                 Detector::with_backend(width, height, &config.detector, Box::new(engine.backend()));
             Ok((

@@ -5,7 +5,8 @@
 //! hand-segmented frame), bringing a detector's mask to ground-truth resolution, counting
 //! TP/FP/FN/TN per pixel and per frame, the seven CDnet metrics, and writing masks as PNG for
 //! CDnet's own tools. Does not own: decoding video (sw_ingest), detecting motion (sw_motion),
-//! or timing and printing a bench run (the `stillwatch` binary).
+//! or timing and printing a bench run (the `stillwatch` binary). Also: a synthetic scene for
+//! benchmarks (`synthetic_frames`).
 //!
 //! ```text
 //! GroundTruth::discover(input) / GroundTruth::open(gt)
@@ -25,6 +26,7 @@ mod ground_truth;
 mod mask_png;
 mod resize;
 mod scorer;
+mod synthetic;
 
 use std::path::PathBuf;
 
@@ -33,6 +35,7 @@ pub use ground_truth::{GroundTruth, GroundTruthKind};
 pub use mask_png::write_mask_png;
 pub use resize::resize_nearest;
 pub use scorer::{Report, Scorer, Scores};
+pub use synthetic::synthetic_frames;
 
 /// Everything that can go wrong reading ground truth, scoring or writing masks. Each variant
 /// names the file and, where there is one, the frame.

@@ -1,5 +1,6 @@
 //! Speed of the per-frame pipeline (shake search, brightness fit, background model, clean-up,
-//! holes, blobs, grid, events) at 320x240 on synthetic sequences generated in memory: no I/O.
+//! holes, blobs, grid, events) at 320x240 on `sw_eval`'s synthetic scene, generated in memory:
+//! no I/O.
 //! The hot loops are timed by switching stages off: the difference between `detector` and
 //! `no_shake_search` is the registration, and so on.
 //!
@@ -9,8 +10,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ndarray::Array2;
 use sw_core::CameraId;
+use sw_eval::synthetic_frames;
 use sw_motion::{Detector, DetectorOptions, EventOptions, EventTracker};
 
 const WIDTH: usize = 320;
@@ -18,54 +19,9 @@ const HEIGHT: usize = 240;
 /// Frames generated up front and cycled through while timing.
 const FRAMES: usize = 200;
 
-/// A deterministic scene: a textured static background with sensor noise of up to ±6 luma
-/// steps (harsher than the CDnet footage), three moving objects of different sizes and
-/// brightness, and a flickering patch (like leaves).
-///
-/// With `shake`, every frame is also cut from a larger scene at a pseudo-random offset of up to
-/// 8 pixels either way (a camera on a shaking pole).
-fn synthetic_frames(shake: bool) -> Vec<Array2<u8>> {
-    let mut state = 0x1234_5678_u32;
-    let mut noise = move || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        (state % 13) as i32 - 6
-    };
-    (0..FRAMES)
-        .map(|t| {
-            let (dx, dy) = if shake {
-                ((t * 7919) % 17, (t * 104_729) % 17)
-            } else {
-                (8, 8)
-            };
-            Array2::from_shape_fn((HEIGHT, WIDTH), |(y, x)| {
-                let (x, y) = (x + dx, y + dy);
-                let mut v = 40
-                    + ((x * 7 + y * 3) % 97) as i32
-                    + if (x / 16 + y / 16) % 2 == 0 { 30 } else { 0 };
-                let objects = [
-                    (20 + t * 2, 60, 40, 30, 200),
-                    (300usize.saturating_sub(t * 3), 150, 24, 60, 30),
-                    (100 + (t % 50), 20 + t / 2, 8, 8, 230),
-                ];
-                for (ox, oy, ow, oh, luma) in objects {
-                    if x >= ox && x < ox + ow && y >= oy && y < oy + oh {
-                        v = luma;
-                    }
-                }
-                if (250..290).contains(&x) && (20..60).contains(&y) && (x + y + t) % 5 == 0 {
-                    v += 40;
-                }
-                (v + noise()).clamp(16, 235) as u8
-            })
-        })
-        .collect()
-}
-
 fn bench_detector(c: &mut Criterion) {
-    let frames = synthetic_frames(false);
-    let shaking = synthetic_frames(true);
+    let frames = synthetic_frames(WIDTH, HEIGHT, FRAMES, false);
+    let shaking = synthetic_frames(WIDTH, HEIGHT, FRAMES, true);
     let mut group = c.benchmark_group("motion_320x240");
     group.throughput(Throughput::Elements(1));
 

@@ -125,6 +125,11 @@ impl SampleModel {
         self.initialised
     }
 
+    /// Samples per pixel, as clamped when the model was made.
+    pub(crate) fn samples_per_pixel(&self) -> usize {
+        self.params.samples_per_pixel
+    }
+
     /// The reference background on the canvas, `canvas_width` pixels a row.
     pub(crate) fn reference(&self) -> &[u8] {
         &self.reference

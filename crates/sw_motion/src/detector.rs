@@ -263,11 +263,14 @@ impl Detector {
         backend: Box<dyn PixelBackend>,
     ) -> Self {
         let mut detector = Self::new(width, height, options);
-        let clamped = options.clamped();
         detector.external = Some(External {
             backend,
             params: StepParams::new(options),
-            state: PixelState::new(detector.width, detector.height, clamped.samples_per_pixel),
+            state: PixelState::new(
+                detector.width,
+                detector.height,
+                detector.model.samples_per_pixel(),
+            ),
             draws: UpdateDraws::new(detector.width * detector.height),
         });
         detector

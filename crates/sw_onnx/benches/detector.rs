@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ndarray::Array2;
+use sw_eval::synthetic_frames;
 use sw_motion::{Detector, DetectorOptions};
 use sw_onnx::{OnnxEngine, OnnxOptions};
 
@@ -22,32 +23,6 @@ const HEIGHT: usize = 240;
 const CAMERAS: usize = 32;
 /// Frames generated up front and cycled through while timing.
 const FRAMES: usize = 50;
-
-/// A textured background with noise of ±6 luma steps and two moving objects; each camera
-/// sees it shifted in time.
-fn frames() -> Vec<Array2<u8>> {
-    let mut state = 0x1234_5678_u32;
-    let mut noise = move || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        (state % 13) as i32 - 6
-    };
-    (0..FRAMES)
-        .map(|t| {
-            Array2::from_shape_fn((HEIGHT, WIDTH), |(y, x)| {
-                let mut v = 40 + ((x * 7 + y * 3) % 97) as i32;
-                for (ox, oy, size, luma) in [(20 + t * 4, 60, 40, 200), (250 - t * 3, 150, 30, 30)]
-                {
-                    if (ox..ox + size).contains(&x) && (oy..oy + size).contains(&y) {
-                        v = luma;
-                    }
-                }
-                (v + noise()).clamp(16, 235) as u8
-            })
-        })
-        .collect()
-}
 
 /// Runs `iters` frames on every detector, each on its own thread; returns the wall time.
 fn run(detectors: &mut [Detector], frames: &[Array2<u8>], iters: u64) -> Duration {
@@ -68,7 +43,7 @@ fn run(detectors: &mut [Detector], frames: &[Array2<u8>], iters: u64) -> Duratio
 }
 
 fn bench(c: &mut Criterion) {
-    let frames = frames();
+    let frames = synthetic_frames(WIDTH, HEIGHT, FRAMES, false);
     let options = DetectorOptions::default();
     let mut group = c.benchmark_group(format!("detector_320x240_{CAMERAS}_cameras"));
     group.throughput(Throughput::Elements(CAMERAS as u64));

@@ -123,6 +123,23 @@ impl fmt::Debug for OnnxEngine {
     }
 }
 
+/// One line for reports: the provider, each graph with the start of its hash, the runtime.
+impl fmt::Display for OnnxEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "onnx on {} (", self.provider)?;
+        for (k, model) in self.models.iter().enumerate() {
+            let separator = if k == 0 { "" } else { ", " };
+            write!(
+                f,
+                "{separator}{} sha256:{}",
+                model.name,
+                &model.sha256[..12]
+            )?;
+        }
+        write!(f, "; runtime {})", self.library.display())
+    }
+}
+
 impl OnnxEngine {
     /// Loads the runtime, verifies both graphs against the manifest, creates each worker's
     /// sessions on the requested provider and starts the workers. Any failure (no library, an

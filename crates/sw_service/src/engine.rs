@@ -36,6 +36,7 @@ impl fmt::Debug for Engines {
 
 impl Engines {
     /// Starts what `plans` need and is not running yet; records each loaded model in `audit`.
+    /// An error names the first camera that asked for the engine.
     pub(crate) fn prepare(
         &mut self,
         config: &Config,
@@ -54,14 +55,18 @@ impl Engines {
     fn start_onnx(
         &mut self,
         config: &Config,
-        _first: &CameraPlan,
+        first: &CameraPlan,
         audit: Option<&AuditLog>,
     ) -> Result<(), ServiceError> {
         if self.onnx.is_some() {
             return Ok(());
         }
-        let engine = sw_onnx::OnnxEngine::start(&onnx_options(&config.onnx))
-            .map_err(|error| ServiceError::Onnx(Box::new(error)))?;
+        let engine = sw_onnx::OnnxEngine::start(&onnx_options(&config.onnx)).map_err(|error| {
+            ServiceError::Onnx {
+                camera: first.id().clone(),
+                source: Box::new(error),
+            }
+        })?;
         if let Some(audit) = audit {
             for model in engine.models() {
                 audit.append(

@@ -98,8 +98,12 @@ pub enum ServiceError {
     Http(#[from] sw_http::HttpError),
     #[error("output")]
     Sink(#[from] sw_sinks::SinkError),
-    #[error("the ONNX engine (detector.backend = \"onnx\") could not start")]
-    Onnx(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("camera {camera}: detector.backend = \"onnx\", but the ONNX engine could not start")]
+    Onnx {
+        camera: CameraId,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(
         "camera {camera}: detector.backend = \"onnx\", but this build has no ONNX support \
          (build stillwatch with the `onnx` feature, or use detector.backend = \"native\")"
