@@ -139,9 +139,10 @@ impl ToneMap {
         let samples = (self.samples.len() >= MIN_PAIRS)
             .then(|| Change::of(&self.samples, &mut self.inliers, None));
         if let Some(change) = &samples {
+            let mapped: [u8; 256] = std::array::from_fn(|v| change.line.apply(v as u8));
             let mut residuals = [0u32; 256];
             for &(luma, sample) in &self.samples {
-                residuals[usize::from(change.line.apply(luma).abs_diff(sample))] += 1;
+                residuals[usize::from(mapped[usize::from(luma)].abs_diff(sample))] += 1;
             }
             self.noise_luma = quantile(&residuals, self.samples.len() as u32 / 2);
         }
@@ -260,9 +261,11 @@ impl Change {
         };
         let mut line = resistant_line(pairs);
         if settled_luma.is_none_or(|settled| moved(line) > settled) {
+            let predicted: [f32; 256] =
+                std::array::from_fn(|v| line.gain * f32::from(v as u8) + line.offset);
             inliers.clear();
             inliers.extend(pairs.iter().filter(|&&(luma, model)| {
-                (line.gain * f32::from(luma) + line.offset - f32::from(model)).abs() <= TRIM_LUMA
+                (predicted[usize::from(luma)] - f32::from(model)).abs() <= TRIM_LUMA
             }));
             if inliers.len() >= MIN_PAIRS {
                 line = resistant_line(inliers);
@@ -341,20 +344,30 @@ fn resistant_line(pairs: &[(u8, u8)]) -> Line {
     let n = pairs.len() as u32;
     let lower_end = quantile(&model_counts, n / 3);
     let upper_start = quantile(&model_counts, n - n / 3);
+    // The lower third is the pairs whose model luma is at most `lower_end`, the upper the
+    // rest from `upper_start` on: their model lumas are those parts of `model_counts`.
+    let upper_from = usize::from(upper_start).max(usize::from(lower_end) + 1);
     let (mut lower, mut upper) = ([0u32; 256], [0u32; 256]);
-    let (mut lower_model, mut upper_model) = ([0u32; 256], [0u32; 256]);
     for &(luma, model) in pairs {
         if model <= lower_end {
             lower[usize::from(luma)] += 1;
-            lower_model[usize::from(model)] += 1;
-        } else if model >= upper_start {
+        } else if usize::from(model) >= upper_from {
             upper[usize::from(luma)] += 1;
-            upper_model[usize::from(model)] += 1;
         }
     }
-    let median = |counts: &[u32; 256]| f32::from(quantile(counts, counts.iter().sum::<u32>() / 2));
-    let (l0, m0) = (median(&lower), median(&lower_model));
-    let (l1, m1) = (median(&upper), median(&upper_model));
+    // The median of the values from `first` on that `counts` counts.
+    let median = |counts: &[u32], first: usize| {
+        let total = counts.iter().sum::<u32>();
+        f32::from(quantile_from(counts, first, total / 2))
+    };
+    let (l0, m0) = (
+        median(&lower, 0),
+        median(&model_counts[..=usize::from(lower_end)], 0),
+    );
+    let (l1, m1) = (
+        median(&upper, 0),
+        median(&model_counts[upper_from..], upper_from),
+    );
     if l1 - l0 >= MIN_SPREAD_LUMA {
         let gain = ((m1 - m0) / (l1 - l0)).clamp(1.0 / MAX_GAIN, MAX_GAIN);
         return Line {
@@ -388,11 +401,17 @@ fn median(counts: &[u32; 256]) -> Option<u8> {
 
 /// The smallest value whose cumulative count exceeds `rank` (0-based rank in sorted order).
 fn quantile(counts: &[u32; 256], rank: u32) -> u8 {
+    quantile_from(counts, 0, rank)
+}
+
+/// [`quantile`] of a histogram's part that starts at value `first`; 255 when the part holds
+/// `rank` values or fewer.
+fn quantile_from(counts: &[u32], first: usize, rank: u32) -> u8 {
     let mut seen = 0;
     for (value, &count) in counts.iter().enumerate() {
         seen += count;
         if seen > rank {
-            return value as u8;
+            return (first + value) as u8;
         }
     }
     255
