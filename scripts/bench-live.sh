@@ -20,9 +20,14 @@
 #   5. Latency: the service serves /metrics on 127.0.0.1:$((19400 + N)); after the window the
 #      frame-arrival-to-record latency histogram (stillwatch_camera_event_latency_seconds, summed
 #      over cameras) gives p50 and p99 as the upper bound of the bucket that reaches them.
-#   6. One line of results (and the camsim server's own CPU during each window, since it shares
+#   6. With MOTION=1, the Motion daemon (Debian's `motion`, 4.5) watches the same N mounts at the
+#      same analysis size and rate (width 320, the height rounded as Motion needs, framerate 5,
+#      RTSP over TCP, nothing saved), measured the same way; Motion decodes with FFmpeg's
+#      libavcodec, as GStreamer's avdec_h264 does.
+#   7. One line of results (and the camsim server's own CPU during each window, since it shares
 #      the machine):
 #        N  sw_cpu_s_per_cam_min  decode_cpu_s_per_cam_min  ratio  sw_rss_mib  decode_rss_mib
+#        [motion_cpu_s_per_cam_min  sw/motion ratio, with MOTION=1]
 #        health (connected/disconnected/stalled/gap/decode_error seen in the events file, how
 #        many came during the window, and the service's WARN/ERROR log lines)
 #
@@ -33,6 +38,7 @@
 #   WARMUP_S   warm-up after all cameras connected (default 5)
 #   WINDOW_S   measurement window (default 30)
 #   STILLWATCH the binary (default target/release/stillwatch)
+#   MOTION     1: also measure the Motion daemon (needs `motion` on the PATH: apt-get install motion)
 #
 # Needs a built release binary (`cargo build --release -p stillwatch`), gst-launch-1.0 with
 # x264enc, mp4mux and the RTSP plugins, and Linux /proc. Nothing in the repository is written.
@@ -43,6 +49,7 @@ work_dir=${WORK_DIR:-/tmp/stillwatch-bench-live}
 warmup_s=${WARMUP_S:-5}
 window_s=${WINDOW_S:-30}
 stillwatch=${STILLWATCH:-$repo_root/target/release/stillwatch}
+with_motion=${MOTION:-0}
 clk_tck=$(getconf CLK_TCK)
 
 if [[ $# -eq 0 ]]; then
@@ -50,6 +57,9 @@ if [[ $# -eq 0 ]]; then
     exit 2
 fi
 [[ -x $stillwatch ]] || { echo "no binary at $stillwatch: cargo build --release -p stillwatch" >&2; exit 1; }
+if [[ $with_motion == 1 ]] && ! command -v motion >/dev/null; then
+    echo "MOTION=1 needs the motion daemon: apt-get install motion" >&2; exit 1
+fi
 mkdir -p "$work_dir"
 
 # --- the clip -------------------------------------------------------------------------------
@@ -121,8 +131,9 @@ camsim_pid=""
 sw_pid=""
 stop_rc=0
 gst_pid=""
+motion_pid=""
 cleanup() {
-    for pid in $sw_pid $gst_pid $camsim_pid; do stop_pid "$pid"; done
+    for pid in $sw_pid $gst_pid $motion_pid $camsim_pid; do stop_pid "$pid"; done
 }
 trap cleanup EXIT
 
@@ -130,8 +141,10 @@ per_cam_min() { # cpu_s cameras -> CPU seconds per camera-minute
     awk -v c="$1" -v n="$2" -v w="$window_s" 'BEGIN { printf "%.2f", c / n / (w / 60) }'
 }
 
-printf '%-4s %-13s %-17s %-6s %-10s %-11s %-14s %-14s %s\n' N sw_cpu/cam-min decode_cpu/cam-min \
-    ratio sw_rss_mib dec_rss_mib sim_cpu_s_sw sim_cpu_s_dec health
+motion_head=""
+[[ $with_motion == 1 ]] && motion_head=$(printf '%-15s %-9s ' motion/cam-min sw/motion)
+printf '%-4s %-13s %-17s %-6s %-10s %-11s %-14s %-14s %s%s\n' N sw_cpu/cam-min decode_cpu/cam-min \
+    ratio sw_rss_mib dec_rss_mib sim_cpu_s_sw sim_cpu_s_dec "$motion_head" health
 for n in "$@"; do
     run_dir=$work_dir/n$n
     rm -rf "$run_dir"; mkdir -p "$run_dir"
@@ -202,6 +215,31 @@ else:
     dec_cpu_s=$win_cpu_s; dec_rss_kib=$win_rss_kib; sim_dec=$win_sim_cpu_s
     stop_pid "$gst_pid"; gst_pid=""
 
+    # --- Motion, on the same mounts -------------------------------------------------------
+    motion_cols=""
+    if [[ $with_motion == 1 ]]; then
+        {
+            printf 'daemon off\nsetup_mode off\nlog_level 6\nlog_file %s\n' "$run_dir/motion.log"
+            printf 'target_dir %s\nwebcontrol_port 0\nstream_port 0\n' "$run_dir/motion-out"
+            printf 'picture_output off\nmovie_output off\n'
+            for i in "${!urls[@]}"; do
+                printf 'camera %s\n' "$run_dir/motion-cam$i.conf"
+                printf 'netcam_url %s\nnetcam_params rtsp_transport=tcp\nwidth 320\nheight 184\nframerate 5\n' \
+                    "${urls[$i]}" >"$run_dir/motion-cam$i.conf"
+            done
+        } >"$run_dir/motion.conf"
+        motion -n -c "$run_dir/motion.conf" >"$run_dir/motion.out" 2>&1 &
+        motion_pid=$!
+        sleep "$((warmup_s + 2 + n / 8))"
+        measure_window "$motion_pid"
+        motion_cpu_s=$win_cpu_s
+        stop_pid "$motion_pid"; motion_pid=""
+        motion_connected=$(grep -c 'netcam_rtsp_connect: .* connected' "$run_dir/motion.log" || true)
+        [[ $motion_connected -ge $n ]] || echo "N=$n: Motion connected $motion_connected of $n cameras (see $run_dir/motion.log)" >&2
+        motion_cols=$(printf '%-15s %-9s ' "$(per_cam_min "$motion_cpu_s" "$n")" \
+            "$(awk -v a="$sw_cpu_s" -v b="$motion_cpu_s" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')")
+    fi
+
     # Checked because the server shares the machine: a crash mid-window spoils both figures.
     stop_pid "$camsim_pid"; camsim_pid=""
     [[ $stop_rc == 0 ]] || echo "N=$n: camsim exited with status $stop_rc (see $run_dir/camsim.err)" >&2
@@ -209,7 +247,7 @@ else:
     sw_pcm=$(per_cam_min "$sw_cpu_s" "$n")
     dec_pcm=$(per_cam_min "$dec_cpu_s" "$n")
     ratio=$(awk -v a="$sw_cpu_s" -v b="$dec_cpu_s" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-    printf '%-4s %-13s %-17s %-6s %-10s %-11s %-14s %-14s %s (window: %s new; warn/error log lines: %s); %s\n' "$n" "$sw_pcm" "$dec_pcm" \
-        "$ratio" "$((sw_rss_kib / 1024))" "$((dec_rss_kib / 1024))" "$sim_sw" "$sim_dec" \
+    printf '%-4s %-13s %-17s %-6s %-10s %-11s %-14s %-14s %s%s (window: %s new; warn/error log lines: %s); %s\n' "$n" "$sw_pcm" "$dec_pcm" \
+        "$ratio" "$((sw_rss_kib / 1024))" "$((dec_rss_kib / 1024))" "$sim_sw" "$sim_dec" "$motion_cols" \
         "${health:-none}" "$((health_after - health_before))" "$warnings" "$latency"
 done
