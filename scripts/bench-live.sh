@@ -13,8 +13,7 @@
 #      After the cameras connect (up to 60 s) and a warm-up of WARMUP_S seconds, the service's
 #      CPU time (utime + stime from /proc/PID/stat) is sampled over WINDOW_S seconds; its peak
 #      RSS is VmHWM from /proc/PID/status. Health records in the events file show connects,
-#      stalls and reconnects; there is no per-frame output, so dropped analysis frames are not
-#      counted here.
+#      stalls and reconnects; /metrics the analysis frames received, analysed and dropped.
 #   4. The decode-only baseline: one `gst-launch-1.0` with N branches
 #      `rtspsrc protocols=tcp ! decodebin ! fakesink`, measured the same way.
 #   5. Latency: the service serves /metrics on 127.0.0.1:$((19400 + N)); after the window the
@@ -29,7 +28,9 @@
 #        N  sw_cpu_s_per_cam_min  decode_cpu_s_per_cam_min  ratio  sw_rss_mib  decode_rss_mib
 #        [motion_cpu_s_per_cam_min  sw/motion ratio, with MOTION=1]
 #        health (connected/disconnected/stalled/gap/decode_error seen in the events file, how
-#        many came during the window, and the service's WARN/ERROR log lines)
+#        many came during the window, and the service's WARN/ERROR log lines), the analysis
+#        frames per second per camera that came in and were analysed during the window and the
+#        frames dropped because analysis fell behind (from /metrics), and the latency.
 #
 # Usage:
 #   scripts/bench-live.sh N [N ...]            e.g. scripts/bench-live.sh 1 8 32
@@ -99,6 +100,15 @@ alive() {
 # Peak RSS in KiB.
 hwm_kib() {
     awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
+}
+
+# Sums of the service's frame counters over all cameras: "received analysed dropped".
+frame_counters() {
+    curl -s "http://127.0.0.1:$1/metrics" | awk '
+        /^stillwatch_camera_frames_received_total/ { r += $NF }
+        /^stillwatch_camera_frames_analysed_total/ { a += $NF }
+        /^stillwatch_camera_frames_dropped_total/ { d += $NF }
+        END { printf "%d %d %d\n", r, a, d }'
 }
 
 # Measures PID over the window: sets win_cpu_s (process), win_sim_cpu_s (camsim), win_rss_kib.
@@ -178,7 +188,12 @@ for n in "$@"; do
     done
     sleep "$warmup_s"
     health_before=$(grep -c 'stillwatch.health/1' "$events" 2>/dev/null || true)
+    read -r received0 analysed0 dropped0 < <(frame_counters "$((19400 + n))")
     measure_window "$sw_pid"
+    read -r received1 analysed1 dropped1 < <(frame_counters "$((19400 + n))")
+    frames=$(awk -v r="$((received1 - received0))" -v a="$((analysed1 - analysed0))" \
+        -v d="$((dropped1 - dropped0))" -v n="$n" -v w="$window_s" \
+        'BEGIN { printf "analysis fps per camera: %.2f in, %.2f analysed, %d dropped", r / n / w, a / n / w, d }')
     sw_cpu_s=$win_cpu_s; sw_rss_kib=$win_rss_kib; sim_sw=$win_sim_cpu_s
     latency=$(curl -s "http://127.0.0.1:$((19400 + n))/metrics" | python3 -c '
 import re, sys
@@ -249,5 +264,5 @@ else:
     ratio=$(awk -v a="$sw_cpu_s" -v b="$dec_cpu_s" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
     printf '%-4s %-13s %-17s %-6s %-10s %-11s %-14s %-14s %s%s (window: %s new; warn/error log lines: %s); %s\n' "$n" "$sw_pcm" "$dec_pcm" \
         "$ratio" "$((sw_rss_kib / 1024))" "$((dec_rss_kib / 1024))" "$sim_sw" "$sim_dec" "$motion_cols" \
-        "${health:-none}" "$((health_after - health_before))" "$warnings" "$latency"
+        "${health:-none}" "$((health_after - health_before))" "$warnings" "$frames; $latency"
 done
