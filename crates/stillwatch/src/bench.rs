@@ -48,6 +48,10 @@ pub struct BenchArgs {
     /// `detector.backend` (`onnx` uses the config's `[onnx]` settings).
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,
+    /// Analyse each frame on this many threads, one strip each, instead of the config's
+    /// `detector.strip_threads` (1..=64; the results are the same, only the speed changes).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub strip_threads: Option<u8>,
 }
 
 /// `--backend`.
@@ -108,7 +112,10 @@ pub fn bench(
     args: &BenchArgs,
     mut on_event: impl FnMut(&MotionEvent),
 ) -> anyhow::Result<BenchReport> {
-    let config = crate::load_config(args.config.as_deref())?;
+    let mut config = crate::load_config(args.config.as_deref())?;
+    if let Some(strip_threads) = args.strip_threads {
+        config.detector.strip_threads = strip_threads;
+    }
     let camera = CameraId::new(args.camera.clone()).context("--camera")?;
     let ground_truth = match &args.ground_truth {
         Some(path) => Some(GroundTruth::open(path)?),

@@ -170,6 +170,13 @@ pub(crate) fn detector(
             255,
             default.noise_radius_sixteenths,
         )?,
+        strip_threads: context.in_range(
+            "detector.strip_threads",
+            &raw.strip_threads,
+            1,
+            64,
+            default.strip_threads,
+        )?,
     })
 }
 

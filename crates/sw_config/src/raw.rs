@@ -215,6 +215,7 @@ pub(crate) struct Detector {
     pub max_shift_pixels: Value<u16>,
     pub brightness_compensation: Option<bool>,
     pub noise_radius_sixteenths: Value<u8>,
+    pub strip_threads: Value<u8>,
     pub backend: Option<Backend>,
 }
 
@@ -297,6 +298,7 @@ merge_over!(Detector {
     max_shift_pixels,
     brightness_compensation,
     noise_radius_sixteenths,
+    strip_threads,
     backend,
 });
 

@@ -5,7 +5,7 @@
 //! `no_shake_search` is the registration, and so on.
 //!
 //! `cargo bench -p sw_motion --bench detector`; criterion reports frames per second as
-//! "elem/s".
+//! "elem/s". `detector_2_strip_threads` is `detector` on two threads (`strip_threads`).
 
 use std::hint::black_box;
 
@@ -29,6 +29,15 @@ fn bench_detector(c: &mut Criterion) {
     let variants = [
         ("detector", default, &frames),
         ("detector_shaking_camera", default, &shaking),
+        // The same frames on two strip threads (`strip_threads`): compare with `detector`.
+        (
+            "detector_2_strip_threads",
+            DetectorOptions {
+                strip_threads: 2,
+                ..default
+            },
+            &frames,
+        ),
         (
             "no_shake_search",
             DetectorOptions {

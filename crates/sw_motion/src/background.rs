@@ -29,6 +29,10 @@
 //! radius, add one" on 32 bytes at a time, which the compiler turns into SIMD without
 //! `unsafe`; once every pixel of a block has matched enough samples, the rest are skipped.
 
+use std::ops::Range;
+
+use rayon::prelude::*;
+
 use crate::DetectorOptions;
 use crate::rng::SplitMix64;
 use crate::step::{PixelState, UpdateDraws};
@@ -51,6 +55,7 @@ const REANCHOR_LUMA: u8 = 16;
 const TRUSTED: u8 = 255;
 
 #[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 pub(crate) struct SampleModel {
     width: usize,
     height: usize,
@@ -342,15 +347,49 @@ impl SampleModel {
         min_radius_luma: u8,
         raw_mask: &mut [u8],
     ) {
-        let (w, h) = (self.width, self.height);
+        self.segment_rows(luma, shift, min_radius_luma, 0..self.height, raw_mask);
+    }
+
+    /// [`SampleModel::segment`] on strips of `rows_per_strip` frame rows, each on a thread of
+    /// the current rayon pool. Classification only reads the model, so the mask is the same.
+    pub(crate) fn segment_strips(
+        &self,
+        luma: &[u8],
+        shift: (i32, i32),
+        min_radius_luma: u8,
+        rows_per_strip: usize,
+        raw_mask: &mut [u8],
+    ) {
+        raw_mask
+            .par_chunks_mut(rows_per_strip * self.width)
+            .with_max_len(1)
+            .enumerate()
+            .for_each(|(i, strip)| {
+                let first = i * rows_per_strip;
+                let rows = first..first + strip.len() / self.width;
+                self.segment_rows(luma, shift, min_radius_luma, rows, strip);
+            });
+    }
+
+    /// [`SampleModel::segment`] on frame rows `rows` only; `raw_mask` holds those rows.
+    fn segment_rows(
+        &self,
+        luma: &[u8],
+        shift: (i32, i32),
+        min_radius_luma: u8,
+        rows: Range<usize>,
+        raw_mask: &mut [u8],
+    ) {
+        let w = self.width;
         let (ox, oy) = self.origin(shift);
         let (n, cw) = (self.params.samples_per_pixel, self.canvas_width);
-        for y in 0..h {
+        let first = rows.start;
+        for y in rows {
             let cy = y + oy;
             let row_samples = &self.samples[cy * n * cw + ox..(cy + 1) * n * cw + LANE_PIXELS];
             let radius_row = &self.radius[cy * cw + ox..];
             let luma_row = &luma[y * w..(y + 1) * w];
-            let mask_row = &mut raw_mask[y * w..(y + 1) * w];
+            let mask_row = &mut raw_mask[(y - first) * w..(y - first + 1) * w];
             for start in (0..w).step_by(BLOCK_PIXELS) {
                 let end = (start + BLOCK_PIXELS).min(w);
                 classify_block(
@@ -388,7 +427,6 @@ impl SampleModel {
     ) {
         let (w, h) = (self.width, self.height);
         let (ox, oy) = self.origin(shift);
-        let absorb_after = self.params.absorb_after_frames;
         let mut visits = Visits::new(&mut self.rng, self.params.update_subsampling, w);
         for y in 0..h {
             // The canvas index of frame pixel (0, y), and where its sample 0 is.
@@ -401,8 +439,9 @@ impl SampleModel {
             );
             while let Some(x) = visits.next_in_row(y, &mut self.rng) {
                 let c = c_row + x;
-                let stationary = absorb_after > 0 && self.foreground_frames[c] >= absorb_after;
-                if (raw_row[x] | final_row[x]) == 0 || stationary {
+                let (absorbs, stationary) =
+                    self.visit_rules().absorbs(c, raw_row[x] | final_row[x]);
+                if absorbs {
                     self.absorb((x, y), (c, sample_row + x), luma_row[x], visits.draw);
                 }
                 if stationary {
@@ -488,24 +527,101 @@ impl SampleModel {
         value: u8,
         draw: u64,
     ) {
+        let (own, theirs) = self.visit_rules().slots((x, y), (c, sample_base), draw);
+        self.samples[own] = value;
+        if let Some(theirs) = theirs {
+            self.samples[theirs] = value;
+        }
+    }
+
+    /// What a visit of the update reads to decide what it writes.
+    fn visit_rules(&self) -> VisitRules<'_> {
+        VisitRules {
+            width: self.width,
+            height: self.height,
+            canvas_width: self.canvas_width,
+            samples_per_pixel: self.params.samples_per_pixel,
+            propagation_enabled: self.params.propagation_enabled,
+            absorb_after_frames: self.params.absorb_after_frames,
+            foreground_frames: &self.foreground_frames,
+        }
+    }
+
+    /// [`SampleModel::update`] with the visits' writes applied strip by strip (strips of
+    /// `rows_per_strip` frame rows, each on a thread of the current rayon pool), with the
+    /// same result. The walk is taken first, on this thread, noting its state at the start of
+    /// every row in `walk`; then each strip walks again from the row above it to the row
+    /// below it and makes the writes that land in its own rows (a visit writes its own pixel
+    /// and one neighbour), in the walk's order: every sample sees the writes it would have
+    /// seen, in the same order, so the last one wins as before. Ghost removal follows on this
+    /// thread.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn update_strips(
+        &mut self,
+        luma: &[u8],
+        shift: (i32, i32),
+        raw_mask: &[u8],
+        final_mask: &[u8],
+        rows_per_strip: usize,
+        walk: &mut WalkStarts,
+    ) {
+        let (w, h) = (self.width, self.height);
         let (n, cw) = (self.params.samples_per_pixel, self.canvas_width);
-        let choice = VisitChoice::from_draw(draw, n);
-        self.samples[sample_base + choice.own_slot * cw] = value;
-        if !self.params.propagation_enabled {
-            return;
+        let (ox, oy) = self.origin(shift);
+        let mut visits = Visits::new(&mut self.rng, self.params.update_subsampling, w);
+        for (y, start) in walk.rows.iter_mut().enumerate().take(h) {
+            *start = (visits.clone(), self.rng.clone());
+            while visits.next_in_row(y, &mut self.rng).is_some() {}
         }
-        // A neighbour outside the frame is left alone (the graphs see only the frame); one
-        // that was foreground on the previous frame too, so that an object that stopped is
-        // not eaten from within through its camouflaged pixels.
-        let (dx, dy) = DIRECTIONS[choice.spread_dir];
-        // Off the frame's left or top edge, the wrapped coordinate exceeds any width.
-        if x.wrapping_add_signed(dx) < self.width && y.wrapping_add_signed(dy) < self.height {
-            let theirs = c.wrapping_add_signed(dy * cw as isize + dx);
-            if self.foreground_frames[theirs] == 0 {
-                let their_samples = sample_base.wrapping_add_signed(dy * (n * cw) as isize + dx);
-                self.samples[their_samples + choice.spread_slot * cw] = value;
-            }
-        }
+        // Out of the model while the strips write them, so the rules can borrow the rest.
+        let mut samples = std::mem::take(&mut self.samples);
+        let mut trust = std::mem::take(&mut self.trust);
+        let rules = self.visit_rules();
+        let starts = &walk.rows;
+        (
+            samples[oy * n * cw..(oy + h) * n * cw].par_chunks_mut(rows_per_strip * n * cw),
+            trust[oy * cw..(oy + h) * cw].par_chunks_mut(rows_per_strip * cw),
+        )
+            .into_par_iter()
+            .with_max_len(1)
+            .enumerate()
+            .for_each(|(i, (samples, trust))| {
+                let first = i * rows_per_strip;
+                let end = first + trust.len() / cw;
+                // Where the strip's first sample and canvas pixel are on the canvas.
+                let (sample_start, c_start) = ((first + oy) * n * cw, (first + oy) * cw);
+                let mut write = |slot: usize, value: u8| {
+                    if let Some(s) = slot
+                        .checked_sub(sample_start)
+                        .and_then(|k| samples.get_mut(k))
+                    {
+                        *s = value;
+                    }
+                };
+                let (mut visits, mut rng) = starts[first.saturating_sub(1)].clone();
+                for y in first.saturating_sub(1)..(end + 1).min(h) {
+                    while let Some(x) = visits.next_in_row(y, &mut rng) {
+                        let (p, c) = (y * w + x, (y + oy) * cw + ox + x);
+                        let (absorbs, stationary) = rules.absorbs(c, raw_mask[p] | final_mask[p]);
+                        if absorbs {
+                            let sample_base = (y + oy) * n * cw + ox + x;
+                            let (own, theirs) = rules.slots((x, y), (c, sample_base), visits.draw);
+                            write(own, luma[p]);
+                            if let Some(theirs) = theirs {
+                                write(theirs, luma[p]);
+                            }
+                        }
+                        if let Some(t) = c.checked_sub(c_start).and_then(|k| trust.get_mut(k))
+                            && stationary
+                        {
+                            *t = 0;
+                        }
+                    }
+                }
+            });
+        self.samples = samples;
+        self.trust = trust;
+        self.absorb_ghosts(luma, shift, raw_mask);
     }
 
     /// Learns from this frame's masks (frame coordinates, at `shift`), for the next frame:
@@ -516,9 +632,113 @@ impl SampleModel {
     /// `flicker_increment`, any other loses `flicker_decrement`, and its radius becomes
     /// `match_radius_luma` plus `flicker * flicker_max_extra_radius_luma / 256`.
     pub(crate) fn learn(&mut self, luma: &[u8], shift: (i32, i32), raw_mask: &[u8], clean: &[u8]) {
+        let (ox, oy) = self.origin(shift);
+        self.learn_rows(ox, oy).learn(luma, raw_mask, clean);
+    }
+
+    /// [`SampleModel::learn`] on strips of `rows_per_strip` frame rows, each on a thread of the
+    /// current rayon pool. Each pixel learns from its own values only, so the model is the same.
+    pub(crate) fn learn_strips(
+        &mut self,
+        luma: &[u8],
+        shift: (i32, i32),
+        raw_mask: &[u8],
+        clean: &[u8],
+        rows_per_strip: usize,
+    ) {
+        let (ox, oy) = self.origin(shift);
+        let (w, cw) = (self.width, self.canvas_width);
+        let (frame, canvas) = (rows_per_strip * w, rows_per_strip * cw);
+        let rows = self.learn_rows(ox, oy);
+        let params = rows.params;
+        (
+            rows.foreground_frames.par_chunks_mut(canvas),
+            rows.trust.par_chunks_mut(canvas),
+            rows.reference.par_chunks_mut(canvas),
+            rows.flicker.par_chunks_mut(canvas),
+            rows.radius.par_chunks_mut(canvas),
+            rows.previous_raw.par_chunks_mut(canvas),
+            (luma.par_chunks(frame), raw_mask.par_chunks(frame)),
+            clean.par_chunks(frame),
+        )
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each(
+                |(
+                    foreground_frames,
+                    trust,
+                    reference,
+                    flicker,
+                    radius,
+                    previous_raw,
+                    (l, r),
+                    c,
+                )| {
+                    let mut strip = LearnRows {
+                        params,
+                        width: w,
+                        height: l.len() / w,
+                        canvas_width: cw,
+                        origin: (ox, 0),
+                        foreground_frames,
+                        trust,
+                        reference,
+                        flicker,
+                        radius,
+                        previous_raw,
+                    };
+                    strip.learn(l, r, c);
+                },
+            );
+    }
+
+    /// The state [`SampleModel::learn`] writes, on the canvas rows under the frame when frame
+    /// pixel `(0, 0)` is canvas pixel `(ox, oy)`.
+    fn learn_rows(&mut self, ox: usize, oy: usize) -> LearnRows<'_> {
+        let cw = self.canvas_width;
+        let under = oy * cw..(oy + self.height) * cw;
+        LearnRows {
+            params: self.params,
+            width: self.width,
+            height: self.height,
+            canvas_width: cw,
+            origin: (ox, 0),
+            foreground_frames: &mut self.foreground_frames[under.clone()],
+            trust: &mut self.trust[under.clone()],
+            reference: &mut self.reference[under.clone()],
+            flicker: &mut self.flicker[under.clone()],
+            radius: &mut self.radius[under.clone()],
+            previous_raw: &mut self.previous_raw[under],
+        }
+    }
+}
+
+/// The per-pixel state [`SampleModel::learn`] writes, on a run of whole canvas rows: those
+/// under `height` rows of the frame (a strip, or the whole frame).
+struct LearnRows<'a> {
+    params: DetectorOptions,
+    /// Frame width.
+    width: usize,
+    /// Frame rows.
+    height: usize,
+    canvas_width: usize,
+    /// Where the first frame row's pixel 0 is in these rows.
+    origin: (usize, usize),
+    foreground_frames: &'a mut [u16],
+    trust: &'a mut [u8],
+    reference: &'a mut [u8],
+    flicker: &'a mut [u8],
+    radius: &'a mut [u8],
+    previous_raw: &'a mut [u8],
+}
+
+impl LearnRows<'_> {
+    /// [`SampleModel::learn`] on these rows; `luma`, `raw_mask` and `clean` hold the same rows
+    /// of the frame.
+    fn learn(&mut self, luma: &[u8], raw_mask: &[u8], clean: &[u8]) {
         let p = self.params;
         let w = self.width;
-        let (ox, oy) = self.origin(shift);
+        let (ox, oy) = self.origin;
         let extra = u16::from(p.flicker_max_extra_radius_luma);
         for y in 0..self.height {
             let c = (y + oy) * self.canvas_width + ox..(y + oy) * self.canvas_width + ox + w;
@@ -570,7 +790,9 @@ impl SampleModel {
             }
         }
     }
+}
 
+impl SampleModel {
     /// Copies the model under the frame at `shift` into `state` (frame coordinates) for a
     /// [`crate::PixelBackend`] ([`Towards::State`]), or `state` as the backend left it back
     /// onto the canvas ([`Towards::Canvas`]).
@@ -638,6 +860,99 @@ impl SampleModel {
     }
 }
 
+#[cfg(test)]
+impl SampleModel {
+    /// This model as if built for one strip thread: the state to compare between detectors
+    /// run on different numbers of threads.
+    pub(crate) fn as_one_thread(&self) -> Self {
+        Self {
+            params: DetectorOptions {
+                strip_threads: 1,
+                ..self.params
+            },
+            ..self.clone()
+        }
+    }
+}
+
+/// What a visit of the model's update reads to decide what it writes (never the samples it
+/// writes, so strips may apply the writes while they share this).
+struct VisitRules<'a> {
+    width: usize,
+    height: usize,
+    canvas_width: usize,
+    samples_per_pixel: usize,
+    propagation_enabled: bool,
+    absorb_after_frames: u16,
+    foreground_frames: &'a [u16],
+}
+
+impl VisitRules<'_> {
+    /// Whether a visit of canvas pixel `c`, whose raw and final masks are `masks` (or-ed),
+    /// writes its luma into the model, and whether that is because it has been foreground
+    /// for `absorb_after_frames` (the object there is absorbed: its trust is reset).
+    fn absorbs(&self, c: usize, masks: u8) -> (bool, bool) {
+        let after = self.absorb_after_frames;
+        let stationary = after > 0 && self.foreground_frames[c] >= after;
+        (masks == 0 || stationary, stationary)
+    }
+
+    /// Where the visit of frame pixel `(x, y)` writes its luma, as indices into the samples:
+    /// one of its own samples, and one of a neighbour's in the frame, choosing both from the
+    /// random bits of `draw` ([`VisitChoice`]). `c` is the pixel's canvas index,
+    /// `sample_base` where its sample 0 is.
+    fn slots(
+        &self,
+        (x, y): (usize, usize),
+        (c, sample_base): (usize, usize),
+        draw: u64,
+    ) -> (usize, Option<usize>) {
+        let (n, cw) = (self.samples_per_pixel, self.canvas_width);
+        let choice = VisitChoice::from_draw(draw, n);
+        let own = sample_base + choice.own_slot * cw;
+        if !self.propagation_enabled {
+            return (own, None);
+        }
+        // A neighbour outside the frame is left alone (the graphs see only the frame); one
+        // that was foreground on the previous frame too, so that an object that stopped is
+        // not eaten from within through its camouflaged pixels.
+        let (dx, dy) = DIRECTIONS[choice.spread_dir];
+        // Off the frame's left or top edge, the wrapped coordinate exceeds any width.
+        if x.wrapping_add_signed(dx) < self.width && y.wrapping_add_signed(dy) < self.height {
+            let theirs = c.wrapping_add_signed(dy * cw as isize + dx);
+            if self.foreground_frames[theirs] == 0 {
+                let their_samples = sample_base.wrapping_add_signed(dy * (n * cw) as isize + dx);
+                return (own, Some(their_samples + choice.spread_slot * cw));
+            }
+        }
+        (own, None)
+    }
+}
+
+/// Where [`SampleModel::update_strips`]'s walk over the frame stood at the start of each row.
+#[derive(Debug, Clone)]
+pub(crate) struct WalkStarts {
+    rows: Vec<(Visits, SplitMix64)>,
+}
+
+impl WalkStarts {
+    pub(crate) fn new(height: usize) -> Self {
+        let start = (
+            Visits {
+                width: 1,
+                x: 0,
+                y: 0,
+                jump_span: 1,
+                draw: 0,
+            },
+            SplitMix64::new(0),
+        );
+        Self {
+            rows: vec![start; height],
+        }
+    }
+}
+
 /// Which way [`SampleModel::exchange_window`] copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Towards {
@@ -658,6 +973,7 @@ impl Towards {
 
 /// The random walk over the frame that picks the pixels to update: jumps uniform in
 /// `1..=2 * update_subsampling - 1` (mean `update_subsampling`), in raster order.
+#[derive(Debug, Clone)]
 struct Visits {
     width: usize,
     /// Column and row of the next pixel to visit.

@@ -16,6 +16,8 @@
 //! whose box holds fewer than `min_votes` foreground pixels in all is background without
 //! looking further.
 
+use std::ops::Range;
+
 /// The largest supported radius: a box of 15x15 holds at most 225 votes, which fits a byte.
 const MAX_RADIUS: usize = 7;
 
@@ -50,22 +52,35 @@ impl MajorityFilter {
 
     /// Filters `input` (0 or 255 per pixel) into `output` (0 or 255 per pixel).
     pub(crate) fn apply(&mut self, input: &[u8], output: &mut [u8]) {
+        self.apply_rows(input, 0..self.height, output);
+    }
+
+    /// Filters rows `rows` of `input` (the whole frame) into `output` (those rows only): the
+    /// pixels [`MajorityFilter::apply`] writes there, reading `radius` rows of `input` above and
+    /// below the strip. Strips of one frame may be filtered in any order, each with its own
+    /// filter (the column sums are scratch).
+    pub(crate) fn apply_rows(&mut self, input: &[u8], rows: Range<usize>, output: &mut [u8]) {
         let (w, h, r) = (self.width, self.height, self.radius);
         // Above every possible count: no pixel passes, as with a u16 count.
         let min_votes = u8::try_from(self.min_votes).unwrap_or(u8::MAX);
         self.column_votes.fill(0);
         // Foreground pixels in the rows the column sums hold.
         let mut box_rows_votes = 0u32;
-        // Start with the rows above row 0's box bottom: rows 0..r (rows -r..-1 are outside).
-        for row in input.chunks_exact(w).take(r.min(h)) {
+        // Start with the rows of the first output row's box above its bottom row (rows above
+        // row 0 are outside the frame).
+        let top = rows.start.saturating_sub(r);
+        for row in input[top * w..]
+            .chunks_exact(w)
+            .take((rows.start + r).min(h) - top)
+        {
             box_rows_votes += add_row(&mut self.column_votes[r..r + w], row);
         }
-        for (y, out) in output.chunks_exact_mut(w).enumerate().take(h) {
+        for (y, out) in rows.zip(output.chunks_exact_mut(w)) {
             if y + r < h {
                 let entering = &input[(y + r) * w..(y + r + 1) * w];
                 box_rows_votes += add_row(&mut self.column_votes[r..r + w], entering);
             }
-            if y > r {
+            if y > top + r {
                 let leaving = &input[(y - r - 1) * w..(y - r) * w];
                 box_rows_votes -= remove_row(&mut self.column_votes[r..r + w], leaving);
             }
@@ -185,6 +200,38 @@ mod tests {
             "..........",
         ];
         assert_eq!(run_with_radius(&input, 2, 13), mask(&expected));
+    }
+
+    #[test]
+    fn filtering_in_strips_gives_the_whole_frame_s_result() {
+        let input = mask(&[
+            "#..##.#..", //
+            ".####.##.",
+            "##.#####.",
+            "..####..#",
+            ".#.##.##.",
+            "###...#.#",
+            ".#..####.",
+        ]);
+        let (w, h) = (9, 7);
+        for (radius, min_votes) in [(0, 1), (1, 5), (2, 13), (3, 20)] {
+            let mut whole = vec![7; w * h];
+            MajorityFilter::new(w, h, radius, min_votes).apply(&input, &mut whole);
+            // Every split into two strips, and strips of one row.
+            for split in 0..=h {
+                let mut strips = vec![7; w * h];
+                let (top, bottom) = strips.split_at_mut(split * w);
+                let mut filter = MajorityFilter::new(w, h, radius, min_votes);
+                filter.apply_rows(&input, 0..split, top);
+                filter.apply_rows(&input, split..h, bottom);
+                assert_eq!(strips, whole, "radius {radius}, split at row {split}");
+            }
+            let mut rows = vec![7; w * h];
+            for (y, out) in rows.chunks_exact_mut(w).enumerate() {
+                MajorityFilter::new(w, h, radius, min_votes).apply_rows(&input, y..y + 1, out);
+            }
+            assert_eq!(rows, whole, "radius {radius}, one row at a time");
+        }
     }
 
     #[test]

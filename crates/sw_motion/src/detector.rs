@@ -17,6 +17,7 @@ use crate::cleanup::MajorityFilter;
 use crate::grid::GridCounter;
 use crate::registration::Stabiliser;
 use crate::step::{ClassifyJob, PixelBackend, PixelState, StepParams, UpdateDraws, UpdateJob};
+use crate::strips::{MAX_STRIP_THREADS, StripPool, Strips};
 use crate::tone::ToneMap;
 
 /// Parameters of the per-frame detector. Values outside the documented ranges are clamped
@@ -106,6 +107,15 @@ pub struct DetectorOptions {
     pub grid_cols: u16,
     /// Rows of the motion grid. Default 9; range 1..=analysis height.
     pub grid_rows: u16,
+    /// Threads analysing the frame, each a horizontal strip of it: classification, clean-up,
+    /// the model's random update and its learning run strip by strip; the shake search,
+    /// brightness fit, blobs and ghost removal stay on one thread. Masks, analyses, events and
+    /// the model are identical for every value. 1 runs everything on the caller's thread; more
+    /// gives the detector its own pool of that many threads (never more than the frame has
+    /// rows), on which each frame runs while the caller waits: only for a camera whose
+    /// frames one core cannot keep up with (`docs/design/motion.md`, "Strips"). Not used
+    /// with a [`PixelBackend`]. Default 1; range 1..=64.
+    pub strip_threads: u8,
 }
 
 impl Default for DetectorOptions {
@@ -131,6 +141,7 @@ impl Default for DetectorOptions {
             noise_radius_sixteenths: 48,
             grid_cols: 16,
             grid_rows: 9,
+            strip_threads: 1,
         }
     }
 }
@@ -152,6 +163,7 @@ impl DetectorOptions {
                 .clamp(1, (2 * self.cleanup_radius_pixels.min(7) + 1).pow(2)),
             min_blob_area_pixels: self.min_blob_area_pixels.max(1),
             max_shift_pixels: self.max_shift_pixels.min(64),
+            strip_threads: self.strip_threads.clamp(1, MAX_STRIP_THREADS),
             ..*self
         }
     }
@@ -194,6 +206,9 @@ pub struct Detector {
     analysis: FrameAnalysis,
     /// Present when another engine runs the per-pixel step (see [`Detector::with_backend`]).
     external: Option<External>,
+    /// Present when the frame is analysed in strips on more than one thread; taken out of the
+    /// detector while a frame runs on its pool.
+    strip_pool: Option<StripPool>,
 }
 
 /// What the detector keeps for a [`PixelBackend`]: the engine, and the frame-coordinate
@@ -222,6 +237,13 @@ impl Detector {
             usize::from(options.grid_cols).clamp(1, width),
             usize::from(options.grid_rows).clamp(1, height),
         );
+        let cleanup = MajorityFilter::new(
+            width,
+            height,
+            usize::from(options.cleanup_radius_pixels),
+            u16::from(options.cleanup_min_votes),
+        );
+        let strip_pool = StripPool::new(options.strip_threads.into(), width, height, &cleanup);
         let analysis = FrameAnalysis {
             score: 0.0,
             motion: false,
@@ -237,12 +259,7 @@ impl Detector {
             stabiliser: (margin > 0).then(|| Stabiliser::new(width, height, margin)),
             tone: options.brightness_compensation.then(ToneMap::new),
             noise_radius_sixteenths: options.noise_radius_sixteenths,
-            cleanup: MajorityFilter::new(
-                width,
-                height,
-                usize::from(options.cleanup_radius_pixels),
-                u16::from(options.cleanup_min_votes),
-            ),
+            cleanup,
             labeler: BlobLabeler::new(width, height),
             grid,
             frame: vec![0; area],
@@ -250,6 +267,7 @@ impl Detector {
             mask: vec![0; area],
             analysis,
             external: None,
+            strip_pool,
         }
     }
 
@@ -263,6 +281,8 @@ impl Detector {
         backend: Box<dyn PixelBackend>,
     ) -> Self {
         let mut detector = Self::new(width, height, options);
+        // The backend runs the per-pixel step: no strips.
+        detector.strip_pool = None;
         detector.external = Some(External {
             backend,
             params: StepParams::new(options),
@@ -283,6 +303,30 @@ impl Detector {
     /// A failing backend returns [`MotionError::Backend`]; the model is then as it was after
     /// the last frame that succeeded, less the frame's random draws.
     pub fn process(&mut self, luma: ArrayView2<u8>) -> Result<&FrameAnalysis, MotionError> {
+        match self.strip_pool.take() {
+            Some(mut strip_pool) => {
+                let StripPool { pool, strips } = &mut strip_pool;
+                let analysed = pool.install(|| self.analyse(luma, Some(strips)));
+                self.strip_pool = Some(strip_pool);
+                analysed?;
+            }
+            None => self.analyse(luma, None)?,
+        }
+        Ok(&self.analysis)
+    }
+
+    /// Threads analysing each frame: `strip_threads`, or fewer (1 with a [`PixelBackend`],
+    /// at most the frame's rows, or when the threads could not be started).
+    pub fn strip_threads(&self) -> usize {
+        self.strip_pool.as_ref().map_or(1, StripPool::threads)
+    }
+
+    /// [`Detector::process`], with the frame's `strips` when it runs on the strip threads.
+    fn analyse(
+        &mut self,
+        luma: ArrayView2<u8>,
+        mut strips: Option<&mut Strips>,
+    ) -> Result<(), MotionError> {
         if luma.dim() != (self.height, self.width) {
             return Err(MotionError::FrameSize {
                 expected_width: self.width,
@@ -308,7 +352,7 @@ impl Detector {
             self.analysis.motion = false;
             self.analysis.blobs.clear();
             self.analysis.grid.cells_percent.fill(0);
-            return Ok(&self.analysis);
+            return Ok(());
         }
 
         let shift = match self.stabiliser.as_mut() {
@@ -341,6 +385,15 @@ impl Detector {
                     clean_mask: &mut self.mask,
                 })
                 .map_err(MotionError::Backend)?;
+        } else if let Some(strips) = strips.as_deref_mut() {
+            strips.classify(
+                &self.model,
+                pixels,
+                shift,
+                min_radius_luma,
+                &mut self.raw_mask,
+                &mut self.mask,
+            );
         } else {
             self.model
                 .segment(pixels, shift, min_radius_luma, &mut self.raw_mask);
@@ -370,13 +423,20 @@ impl Detector {
             self.model
                 .exchange_window(shift, &mut external.state, Towards::Canvas);
         } else {
-            self.model.update(pixels, shift, &self.raw_mask, &self.mask);
-            self.model.learn(pixels, shift, &self.raw_mask, &self.mask);
+            match strips {
+                Some(strips) => {
+                    strips.update(&mut self.model, pixels, shift, &self.raw_mask, &self.mask)
+                }
+                None => {
+                    self.model.update(pixels, shift, &self.raw_mask, &self.mask);
+                    self.model.learn(pixels, shift, &self.raw_mask, &self.mask);
+                }
+            }
         }
 
         self.analysis.score = (kept_pixels as f64 / (self.width * self.height) as f64) as f32;
         self.analysis.motion = !self.analysis.blobs.is_empty();
-        Ok(&self.analysis)
+        Ok(())
     }
 
     /// The final foreground mask of the last frame: 255 foreground, 0 background, shape
@@ -634,6 +694,107 @@ mod tests {
         // The object starts inside the first frame, so the first few frames also see its ghost,
         // which dissolves at a random pace; after that only the object moves.
         assert_eq!(run(1)[10..], run(2)[10..]);
+    }
+
+    /// A `width x height` scene with texture, noise, a camera that shakes by up to 4 pixels
+    /// and objects crossing strip boundaries, deterministic.
+    fn shaking_scene(width: usize, height: usize, t: usize) -> Array2<u8> {
+        let (dx, dy) = ((t * 7) % 5, (t * 3) % 4);
+        Array2::from_shape_fn((height, width), |(y, x)| {
+            let (sx, sy) = (x + dx, y + dy);
+            let mut v =
+                60 + ((sx * 5 + sy * 3) % 40) as u32 + ((x * 31 + y * 17 + t * 7) % 5) as u32;
+            if (t..t + 10).contains(&x) && (height / 4..height / 2 + 3).contains(&y) {
+                v = 200;
+            }
+            if (width / 2..width / 2 + 8).contains(&x)
+                && (height.saturating_sub(t / 2 + 8)..height - t / 2 % height).contains(&y)
+            {
+                v = 30;
+            }
+            v as u8
+        })
+    }
+
+    #[test]
+    fn strip_threads_give_identical_masks_analyses_events_and_models() {
+        let run = |width, height, strip_threads| {
+            let options = DetectorOptions {
+                strip_threads,
+                ..DetectorOptions::default()
+            };
+            let mut detector = Detector::new(width, height, &options);
+            let events = EventOptions {
+                min_duration_millis: 0,
+                cooldown_millis: 200,
+                ..EventOptions::default()
+            };
+            let mut tracker = EventTracker::new(CameraId::new("gate").unwrap(), &events);
+            let mut frames = Vec::new();
+            for t in 0..50 {
+                let analysis = detector
+                    .process(shaking_scene(width, height, t).view())
+                    .unwrap()
+                    .clone();
+                let record =
+                    tracker.update(t as u64, t as u64 * 40_000_000, &analysis, width, height);
+                frames.push((
+                    analysis,
+                    detector.foreground().to_owned(),
+                    record,
+                    detector.model.as_one_thread(),
+                ));
+            }
+            (
+                frames,
+                tracker.finish(50, 50 * 40_000_000),
+                detector.strip_threads(),
+            )
+        };
+        #[rustfmt::skip]
+        let cases: [(usize, usize, &[u8], &[usize]); 4] = [
+            // width, height, strip_threads, threads in use
+            (64, 48, &[2, 3, 5], &[2, 3, 5]),
+            (61, 47, &[2, 3, 4], &[2, 3, 4]),   // strips of 24 + 23, 16 + 16 + 15, 12 x 3 + 11
+            (9, 2, &[3], &[2]),                 // fewer rows than threads
+            (7, 1, &[2], &[1]),                 // one row: one thread
+        ];
+        for (width, height, threads, in_use) in cases {
+            let (one, one_end, _) = run(width, height, 1);
+            for (&strip_threads, &expected_threads) in threads.iter().zip(in_use) {
+                let (many, many_end, used) = run(width, height, strip_threads);
+                assert_eq!(used, expected_threads, "{width}x{height}");
+                for (t, (a, b)) in one.iter().zip(&many).enumerate() {
+                    assert_eq!(
+                        a.0, b.0,
+                        "analysis, {width}x{height}, {strip_threads} threads, frame {t}"
+                    );
+                    assert_eq!(
+                        a.1, b.1,
+                        "mask, {width}x{height}, {strip_threads} threads, frame {t}"
+                    );
+                    assert_eq!(
+                        a.2, b.2,
+                        "event, {width}x{height}, {strip_threads} threads, frame {t}"
+                    );
+                    assert!(
+                        a.3 == b.3,
+                        "model, {width}x{height}, {strip_threads} threads, frame {t}"
+                    );
+                }
+                assert_eq!(one_end, many_end);
+            }
+            if height > 40 {
+                assert!(
+                    one.iter().filter(|f| f.0.motion).count() > 20,
+                    "the scene should move"
+                );
+                assert!(
+                    one.iter().filter(|f| f.2.is_some()).count() >= 1,
+                    "the scene should make events"
+                );
+            }
+        }
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //!
 //! Per camera: one [`Detector`] turns each frame into a [`FrameAnalysis`], and one
 //! [`EventTracker`] turns the analyses into [`sw_core::MotionEvent`] records. Both are
-//! deterministic (the same frames give byte-identical masks and events) and allocate only
-//! when built and when an event record is emitted, never per frame.
+//! deterministic (the same frames give byte-identical masks and events, on any number of
+//! `strip_threads`) and allocate only when built and when an event record is emitted, never
+//! per frame (with strip threads, the pool's job queue takes a block every 63 frames).
 //!
 //! See `docs/design/motion.md` for the algorithm, its parameters and measured accuracy.
 
@@ -23,6 +24,7 @@ mod grid;
 mod registration;
 mod rng;
 mod step;
+mod strips;
 mod tone;
 
 /// Helpers shared by the unit tests of several stages.

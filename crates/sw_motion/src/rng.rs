@@ -7,6 +7,7 @@
 
 /// SplitMix64 (Steele, Lea, Flood 2014): one add and a few multiply/xor-shifts per draw.
 #[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 pub(crate) struct SplitMix64 {
     state: u64,
 }

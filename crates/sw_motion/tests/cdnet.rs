@@ -414,3 +414,62 @@ fn a_walker_crossing_during_a_light_switch_is_still_detected() {
         assert!(records >= 2, "{name}: the walk is an event");
     }
 }
+
+/// The detector's masks, analyses and event records over `frames` of the sequence, each frame
+/// cut to `rows` x `cols` (a strided view), on `strip_threads` threads.
+fn strip_run(
+    sequence: &Sequence,
+    frames: std::ops::Range<usize>,
+    (rows, cols): (usize, usize),
+    strip_threads: u8,
+) -> Vec<(
+    Array2<u8>,
+    sw_motion::FrameAnalysis,
+    Option<sw_core::MotionEvent>,
+)> {
+    let options = DetectorOptions {
+        strip_threads,
+        ..DetectorOptions::default()
+    };
+    let mut detector = Detector::new(cols, rows, &options);
+    assert_eq!(detector.strip_threads(), usize::from(strip_threads));
+    let mut tracker = EventTracker::new(
+        CameraId::new("strips").expect("valid id"),
+        &EventOptions::default(),
+    );
+    let mut out = Vec::new();
+    for k in frames {
+        let frame = sequence.frames[k].slice(s![..rows, ..cols]);
+        let analysis = detector
+            .process(frame)
+            .expect("frame of the detector's size")
+            .clone();
+        let record = tracker.update(k as u64, k as u64 * 40_000_000, &analysis, cols, rows);
+        out.push((detector.foreground().to_owned(), analysis, record));
+    }
+    out
+}
+
+#[test]
+fn strip_threads_give_the_same_masks_analyses_and_events_on_footage() {
+    let Some(traffic) = sequence("traffic") else {
+        return;
+    };
+    // Traffic's camera shakes: the strips cover different canvas rows from frame to frame.
+    // 240 rows split evenly; 239 rows into 120 + 119 and 80 + 80 + 79.
+    let frames = 850..1150;
+    for size in [(240, 320), (239, 317)] {
+        let one = strip_run(traffic, frames.clone(), size, 1);
+        assert!(one.iter().filter(|f| f.1.motion).count() > 100, "{size:?}");
+        for strip_threads in [2, 3] {
+            let many = strip_run(traffic, frames.clone(), size, strip_threads);
+            for (k, (a, b)) in one.iter().zip(&many).enumerate() {
+                assert!(
+                    a == b,
+                    "{size:?}, {strip_threads} threads: frame {} differs",
+                    frames.start + k
+                );
+            }
+        }
+    }
+}
