@@ -163,6 +163,9 @@ pub(crate) fn detector(
         brightness_compensation: raw
             .brightness_compensation
             .unwrap_or(default.brightness_compensation),
+        shading_suppression: raw
+            .shading_suppression
+            .unwrap_or(default.shading_suppression),
         noise_radius_sixteenths: context.in_range(
             "detector.noise_radius_sixteenths",
             &raw.noise_radius_sixteenths,

@@ -35,6 +35,7 @@ use rayon::prelude::*;
 
 use crate::DetectorOptions;
 use crate::rng::SplitMix64;
+use crate::shading::{self, is_shading};
 use crate::step::{PixelState, UpdateDraws};
 use crate::tone::{MAX_PAIRS, ToneMap};
 
@@ -404,6 +405,66 @@ impl SampleModel {
                 );
             }
         }
+    }
+
+    /// Clears from `raw_mask` (frame coordinates, from [`SampleModel::segment`]) every
+    /// foreground pixel that is the reference background under less light above the black
+    /// level `black`, on the window around it at `shift` ([`is_shading`]): a soft shadow or a
+    /// dark reflection rather than an object. Pixels within half a window of the frame's border are left as they are.
+    /// Returns whether any pixel was cleared.
+    pub(crate) fn clear_shading(
+        &self,
+        luma: &[u8],
+        shift: (i32, i32),
+        black: u8,
+        raw_mask: &mut [u8],
+    ) -> bool {
+        const HALF: usize = shading::WINDOW / 2;
+        let (w, h) = (self.width, self.height);
+        if w < shading::WINDOW || h < shading::WINDOW {
+            return false;
+        }
+        let (ox, oy) = self.origin(shift);
+        let cw = self.canvas_width;
+        let mut cleared = false;
+        for y in HALF..h - HALF {
+            let row = &mut raw_mask[y * w..(y + 1) * w];
+            let luma_row = &luma[y * w..(y + 1) * w];
+            let c_row = (y + oy) * cw + ox;
+            let reference_row = &self.reference[c_row..c_row + w];
+            // Most of a frame is background: skip it a lane at a time, then eight pixels at a
+            // time. The test reads only luma and the reference, never the mask, so clearing as
+            // it goes changes nothing for the pixels after.
+            for (lane_index, lane) in row.chunks_mut(LANE_PIXELS).enumerate() {
+                if !any_nonzero(lane) {
+                    continue;
+                }
+                for (word_index, word) in lane.chunks_mut(8).enumerate() {
+                    let mut foreground = nonzero_bytes(word);
+                    while foreground != 0 {
+                        let i = foreground.trailing_zeros() as usize;
+                        foreground &= foreground - 1;
+                        let x = lane_index * LANE_PIXELS + word_index * 8 + i;
+                        if x < HALF
+                            || x >= w - HALF
+                            || !shading::might_be_shading(
+                                luma_row[x].saturating_sub(black),
+                                reference_row[x].saturating_sub(black),
+                            )
+                        {
+                            continue;
+                        }
+                        // The window's top-left pixel, in the frame and on the canvas.
+                        let (f, c) = ((y - HALF) * w + x - HALF, c_row - HALF * cw + x - HALF);
+                        if is_shading(&luma[f..], w, &self.reference[c..], cw, black) {
+                            word[i] = 0;
+                            cleared = true;
+                        }
+                    }
+                }
+            }
+        }
+        cleared
     }
 
     /// Updates the model after the frame at `shift` was classified (`raw_mask`) and its final
@@ -1101,6 +1162,16 @@ fn nonzero_bytes(bytes: &[u8]) -> u32 {
     let high = (((word & LOW7) + LOW7) | word) & !LOW7;
     // Gather the eight top bits into the low byte.
     ((high >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+}
+
+/// Whether any byte of `bytes` is not zero, eight bytes at a time (the compiler ORs whole
+/// vectors).
+fn any_nonzero(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let any = words.by_ref().fold(0, |any, word| {
+        any | u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or_default())
+    });
+    any != 0 || words.remainder().iter().any(|&b| b != 0)
 }
 
 /// The `LANE_PIXELS` values of a padded per-pixel buffer from `start`.

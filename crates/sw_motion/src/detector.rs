@@ -103,6 +103,12 @@ pub struct DetectorOptions {
     /// compression) needs a larger change to count. 0 turns it off. Default 48 (3x);
     /// range 0..=255.
     pub noise_radius_sixteenths: u8,
+    /// Shading: once the shake search has kept the same shift for 25 frames (a camera on a
+    /// rigid mount always keeps it), a raw-foreground pixel whose 5x5 neighbourhood is the
+    /// reference background darkened by one factor between 0.6 and 0.95 above the black
+    /// level, its pattern kept (a soft shadow, the reflection of a dark object on a glossy
+    /// desk or floor), is taken for background before the clean-up. Default true.
+    pub shading_suppression: bool,
     /// Columns of the motion grid. Default 16; range 1..=analysis width.
     pub grid_cols: u16,
     /// Rows of the motion grid. Default 9; range 1..=analysis height.
@@ -139,6 +145,7 @@ impl Default for DetectorOptions {
             max_shift_pixels: 24,
             brightness_compensation: true,
             noise_radius_sixteenths: 48,
+            shading_suppression: true,
             grid_cols: 16,
             grid_rows: 9,
             strip_threads: 1,
@@ -169,6 +176,11 @@ impl DetectorOptions {
     }
 }
 
+/// Frames the shake search must have kept the same shift before shading is looked for (1 s at
+/// 25 fps): the test compares the frame with the reference background pixel for pixel, which
+/// a moving camera's sub-pixel residue and motion blur would mislead.
+const STEADY_FRAMES_FOR_SHADING: u16 = 25;
+
 /// What the detector found on one frame. Reused from frame to frame: copy what you keep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrameAnalysis {
@@ -196,6 +208,14 @@ pub struct Detector {
     /// Present when `brightness_compensation` is on.
     tone: Option<ToneMap>,
     noise_radius_sixteenths: u8,
+    shading_suppression: bool,
+    /// The shift of the last frame, and for how many frames in a row it has not changed.
+    last_shift: (i32, i32),
+    steady_frames: u16,
+    /// What the first frame's black reads as in the model now, carried through every
+    /// brightness remap: the black level that shading's ratios are taken above (0 until a
+    /// remap; the IR night mode lifts it).
+    black_luma: u8,
     cleanup: MajorityFilter,
     labeler: BlobLabeler,
     grid: GridCounter,
@@ -259,6 +279,10 @@ impl Detector {
             stabiliser: (margin > 0).then(|| Stabiliser::new(width, height, margin)),
             tone: options.brightness_compensation.then(ToneMap::new),
             noise_radius_sixteenths: options.noise_radius_sixteenths,
+            shading_suppression: options.shading_suppression,
+            last_shift: (0, 0),
+            steady_frames: 0,
+            black_luma: 0,
             cleanup,
             labeler: BlobLabeler::new(width, height),
             grid,
@@ -359,19 +383,29 @@ impl Detector {
             Some(stabiliser) => stabiliser.estimate(pixels, self.model.reference()),
             None => (0, 0),
         };
+        self.steady_frames = if shift == self.last_shift {
+            self.steady_frames.saturating_add(1)
+        } else {
+            0
+        };
+        self.last_shift = shift;
         let mut min_radius_luma = 0;
         if let Some(tone) = self.tone.as_mut() {
             self.model.sample_pairs(pixels, shift, tone);
             if tone.fit() {
                 self.model
                     .remap(tone.visible_lut(), tone.hidden_lut(), pixels, shift);
+                self.black_luma = tone.hidden_lut()[usize::from(self.black_luma)];
             }
             let noise = u16::from(tone.noise_luma());
             min_radius_luma =
                 ((noise * u16::from(self.noise_radius_sixteenths)) >> 4).min(255) as u8;
         }
         self.model.reveal(pixels, shift);
-        if let Some(external) = self.external.as_mut() {
+        let look_for_shading =
+            self.shading_suppression && self.steady_frames >= STEADY_FRAMES_FOR_SHADING;
+        // Classification; a backend and the strips clean the mask up too.
+        let cleaned = if let Some(external) = self.external.as_mut() {
             self.model
                 .exchange_window(shift, &mut external.state, Towards::State);
             external
@@ -385,6 +419,7 @@ impl Detector {
                     clean_mask: &mut self.mask,
                 })
                 .map_err(MotionError::Backend)?;
+            true
         } else if let Some(strips) = strips.as_deref_mut() {
             strips.classify(
                 &self.model,
@@ -394,9 +429,19 @@ impl Detector {
                 &mut self.raw_mask,
                 &mut self.mask,
             );
+            true
         } else {
             self.model
                 .segment(pixels, shift, min_radius_luma, &mut self.raw_mask);
+            false
+        };
+        // Shading runs here on every path; where the mask was cleaned up already and the test
+        // cleared anything, the clean-up is redone on the corrected raw mask.
+        let cleared = look_for_shading
+            && self
+                .model
+                .clear_shading(pixels, shift, self.black_luma, &mut self.raw_mask);
+        if !cleaned || cleared {
             self.cleanup.apply(&self.raw_mask, &mut self.mask);
         }
         let kept_pixels = self.labeler.label(

@@ -3,7 +3,7 @@
 //! Owns: camera-shake compensation (registration against the model), brightness
 //! compensation, the background model (ViBe-style sample consensus on a canvas, with flicker
 //! feedback, ghost removal and absorption of stopped objects), noise clean-up, hole filling,
-//! connected-component blobs, the coarse motion grid, and the event state machine.
+//! telling shading (soft shadows, reflections) from objects, connected-component blobs, the coarse motion grid, and the event state machine.
 //! Does not own: any I/O (no decoding, no files, no GStreamer), configuration parsing (the
 //! config crate maps its keys onto [`DetectorOptions`] and [`EventOptions`]), or zones.
 //!
@@ -23,6 +23,7 @@ mod events;
 mod grid;
 mod registration;
 mod rng;
+mod shading;
 mod step;
 mod strips;
 mod tone;
