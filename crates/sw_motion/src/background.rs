@@ -410,8 +410,8 @@ impl SampleModel {
     /// Clears from `raw_mask` (frame coordinates, from [`SampleModel::segment`]) every
     /// foreground pixel that is the reference background under less light above the black
     /// level `black`, on the window around it at `shift` ([`is_shading`]): a soft shadow or a
-    /// dark reflection rather than an object. Pixels within half a window of the frame's border are left as they are.
-    /// Returns whether any pixel was cleared.
+    /// dark reflection rather than an object. Pixels within half a window of the frame's border
+    /// are left as they are. Returns whether any pixel was cleared.
     pub(crate) fn clear_shading(
         &self,
         luma: &[u8],

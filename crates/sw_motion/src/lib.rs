@@ -3,7 +3,8 @@
 //! Owns: camera-shake compensation (registration against the model), brightness
 //! compensation, the background model (ViBe-style sample consensus on a canvas, with flicker
 //! feedback, ghost removal and absorption of stopped objects), noise clean-up, hole filling,
-//! telling shading (soft shadows, reflections) from objects, connected-component blobs, the coarse motion grid, and the event state machine.
+//! telling shading (soft shadows, reflections) from objects, connected-component blobs, the
+//! coarse motion grid, and the event state machine.
 //! Does not own: any I/O (no decoding, no files, no GStreamer), configuration parsing (the
 //! config crate maps its keys onto [`DetectorOptions`] and [`EventOptions`]), or zones.
 //!
