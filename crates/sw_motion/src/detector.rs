@@ -304,9 +304,12 @@ impl Detector {
         options: &DetectorOptions,
         backend: Box<dyn PixelBackend>,
     ) -> Self {
-        let mut detector = Self::new(width, height, options);
-        // The backend runs the per-pixel step: no strips.
-        detector.strip_pool = None;
+        // The backend runs the per-pixel step: no strip threads are started.
+        let one_thread = DetectorOptions {
+            strip_threads: 1,
+            ..*options
+        };
+        let mut detector = Self::new(width, height, &one_thread);
         detector.external = Some(External {
             backend,
             params: StepParams::new(options),
