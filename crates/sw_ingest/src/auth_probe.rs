@@ -41,8 +41,9 @@ pub(crate) fn auth_failure_reason(refusal: Refusal) -> String {
             .to_owned()
     } else if refusal.sha256_only {
         "the camera demands SHA-256 Digest authentication (401), which GStreamer's RTSP client \
-         (rtspsrc 1.22: Basic and MD5 Digest only) cannot answer; use the automatic or the retina \
-         RTSP client for this camera, or allow MD5 Digest on the camera"
+         (rtspsrc 1.22: Basic and MD5 Digest only) cannot answer; the retina RTSP client can \
+         (rtsp_client \"retina\", or \"auto\" on a plain rtsp:// URL: it has no TLS), or allow \
+         MD5 Digest on the camera"
             .to_owned()
     } else {
         "the camera refused the user name or password (401 Unauthorized)".to_owned()

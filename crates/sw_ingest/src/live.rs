@@ -96,6 +96,11 @@ impl LiveOptions {
         }
     }
 
+    /// Whether the URL is plain `rtsp://` (not `rtsps://`).
+    pub(crate) fn is_plain_rtsp(&self) -> bool {
+        split_rtsp_scheme(&self.url).is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("rtsp"))
+    }
+
     /// The URL as it may be printed.
     pub fn redacted_url(&self) -> Cow<'_, str> {
         redact_url(&self.url)

@@ -15,7 +15,9 @@
 //!         front of the first frame and of any that changes them, when retina did not put
 //!         them there (it does only before IDR frames; see `needs_parameter_sets`)
 //!    ends: error          -> element error on the appsrc (401 NotAuthorized, 404 NotFound,
-//!                            no usable video CodecNotFound, other answers Failed, I/O Read)
+//!                            no H.264/H.265 video CodecNotFound, an answer retina cannot use
+//!                            (other 4xx, unparsable or unsupported RTSP/RTP) Format, 5xx
+//!                            Failed, the network Read)
 //!          camera closed  -> warning, then end of stream
 //!          stop requested -> (select! drops the session) TEARDOWN, waited for <= 200 ms
 //! ```
@@ -370,15 +372,22 @@ fn report(appsrc: &gst_app::AppSrc, outcome: Result<Ended, Failure>, target: &Ta
             tracing::debug!("RTSP client: {full}");
             // retina's first line says what happened; the rest is connection context.
             let message = full.lines().next().unwrap_or_default();
-            match error.status_code() {
-                Some(401) => {
+            match error_kind(error.status_code(), &full) {
+                ErrorKind::NotAuthorized => {
                     gst::element_error!(appsrc, gst::ResourceError::NotAuthorized, ("{message}"))
                 }
-                Some(404) => {
+                ErrorKind::NotFound => {
                     gst::element_error!(appsrc, gst::ResourceError::NotFound, ("{message}"))
                 }
-                Some(_) => gst::element_error!(appsrc, gst::ResourceError::Failed, ("{message}")),
-                None => gst::element_error!(appsrc, gst::ResourceError::Read, ("{message}")),
+                ErrorKind::Unusable => {
+                    gst::element_error!(appsrc, gst::StreamError::Format, ("{message}"))
+                }
+                ErrorKind::Server => {
+                    gst::element_error!(appsrc, gst::ResourceError::Failed, ("{message}"))
+                }
+                ErrorKind::Network => {
+                    gst::element_error!(appsrc, gst::ResourceError::Read, ("{message}"))
+                }
             }
         }
         Err(Failure::BadUrl(reason)) => gst::element_error!(
@@ -394,6 +403,44 @@ fn report(appsrc: &gst_app::AppSrc, outcome: Result<Ended, Failure>, target: &Ta
                 scrub(&offered)
             )
         ),
+    }
+}
+
+/// What a retina error says about the camera, for the supervisor (see [`report`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorKind {
+    /// 401.
+    NotAuthorized,
+    /// 404.
+    NotFound,
+    /// The camera answered, but not in a way retina accepts: a request refused with another
+    /// 4xx (a request of retina's it does not take), or an RTSP or RTP message retina cannot
+    /// parse or does not support. GStreamer's rtspsrc may still serve such a camera.
+    Unusable,
+    /// A 5xx: the camera's own trouble (busy, rebooting), whatever client asks.
+    Server,
+    /// The network: no connection, a read or write failed, or no answer in time.
+    Network,
+}
+
+/// Sorts a retina error by its status code and, without one, by its text: retina 0.4's
+/// errors are opaque apart from the status, and those of the network start with these
+/// phrases (`retina::error::ErrorInt`'s display strings).
+fn error_kind(status: Option<u16>, text: &str) -> ErrorKind {
+    const NETWORK: [&str; 5] = [
+        "Unable to connect to RTSP server",
+        "Error reading from RTSP peer",
+        "Error receiving UDP packet",
+        "Error writing to RTSP peer",
+        "Timeout",
+    ];
+    match status {
+        Some(401) => ErrorKind::NotAuthorized,
+        Some(404) => ErrorKind::NotFound,
+        Some(400..=499) => ErrorKind::Unusable,
+        Some(_) => ErrorKind::Server,
+        None if NETWORK.iter().any(|phrase| text.starts_with(phrase)) => ErrorKind::Network,
+        None => ErrorKind::Unusable,
     }
 }
 
@@ -481,6 +528,68 @@ mod tests {
         for (ticks, running) in cases {
             assert_eq!(clock.running_nanos(ticks), running, "{ticks}");
         }
+    }
+
+    #[test]
+    fn errors_are_sorted_into_what_they_say_about_the_camera() {
+        // status, text, kind
+        let cases = [
+            (
+                Some(401),
+                "401 response to DESCRIBE",
+                ErrorKind::NotAuthorized,
+            ),
+            (Some(404), "404 response to DESCRIBE", ErrorKind::NotFound),
+            (Some(400), "400 response to SETUP", ErrorKind::Unusable),
+            (Some(461), "461 response to SETUP", ErrorKind::Unusable),
+            (Some(503), "503 response to DESCRIBE", ErrorKind::Server),
+            (
+                None,
+                "Unable to connect to RTSP server: refused",
+                ErrorKind::Network,
+            ),
+            (
+                None,
+                "Error reading from RTSP peer: reset",
+                ErrorKind::Network,
+            ),
+            (None, "Timeout", ErrorKind::Network),
+            (None, "RTSP framing error: bad header", ErrorKind::Unusable),
+            (
+                None,
+                "Unsupported: RTP over UDP multicast",
+                ErrorKind::Unusable,
+            ),
+            (None, "RTP packet with wrong SSRC", ErrorKind::Unusable),
+        ];
+        for (status, text, kind) in cases {
+            assert_eq!(error_kind(status, text), kind, "{status:?} {text}");
+        }
+    }
+
+    /// Pins the phrase `error_kind` relies on to the retina release in use: a refused TCP
+    /// connection is a network error, not a camera retina cannot use.
+    #[test]
+    fn a_refused_connection_reads_as_the_network() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/x")).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let error = runtime
+            .block_on(Session::describe(url, SessionOptions::default()))
+            .err()
+            .unwrap();
+        assert_eq!(
+            error_kind(error.status_code(), &error.to_string()),
+            ErrorKind::Network,
+            "{error}"
+        );
     }
 
     #[test]

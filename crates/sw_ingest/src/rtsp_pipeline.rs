@@ -16,12 +16,16 @@
 //!  (caps from the stream's codec)     (see `retina_feed`)                                  v
 //!                                                 latest-sample slot (replaced = dropped, counted)
 //!                                                            | wake
-//!  bus (sync handler: wake) -------------------------------->+--> supervisor thread: next_event()
+//!  bus (sync handler: message channel) --------------------->+--> supervisor thread: next_event()
 //! ```
 //!
 //! GStreamer's streaming threads never wait on the supervisor: the appsink callback swaps the
-//! sample into a one-place slot and pokes a wake channel with `try_send`; the bus handler only
-//! pokes it too. Everything else (copying luma, time stamps, health, queues) happens on the
+//! sample into a one-place slot and pokes a wake channel with `try_send`; the bus's sync handler
+//! moves each message into a channel of its own (unbounded; a connection posts a few dozen).
+//! Had the handler only poked the wake channel and left the message on the bus, a wake-up taken
+//! between the poke and the message reaching the bus's queue would find nothing, and the
+//! supervisor would sleep through a connection's last message (retina's 404 was lost that way
+//! about one attempt in three). Everything else (copying luma, time stamps, health, queues) happens on the
 //! supervisor's thread. The retina head reports its failures as element errors on the appsrc
 //! (401 `NotAuthorized`, 404 `NotFound`), so both heads end the same way on the bus.
 //!
@@ -159,6 +163,10 @@ pub(crate) enum Ending {
     NotAuthorized,
     /// 404: nothing at this URL.
     NotFound(BusFailure),
+    /// The retina client cannot use what the camera answered (a 4xx other than 401 and 404,
+    /// an RTSP or RTP message it cannot parse or does not support, no H.264/H.265 video);
+    /// rtspsrc may still serve the camera. Never from rtspsrc.
+    Unusable(BusFailure),
     Failed(BusFailure),
 }
 
@@ -178,6 +186,10 @@ pub(crate) struct RtspConnection {
     bus: gst::Bus,
     slot: Arc<SampleSlot>,
     wake: Receiver<()>,
+    /// The bus's messages, in order, moved off the bus by its sync handler.
+    messages: Receiver<gst::Message>,
+    /// A message taken while waiting, read after any frame that came before it.
+    pending: Option<gst::Message>,
     /// The pipeline refused to start; reported once the bus has been read for a reason.
     refused_to_start: bool,
     last_warning: Option<String>,
@@ -217,19 +229,23 @@ impl RtspConnection {
             }
             Head::Retina => Some(build_appsrc_head(&pipeline, &decode_sink)?),
         };
-        connect_appsink(&tail.appsink, &slot, wake_sender.clone());
+        connect_appsink(&tail.appsink, &slot, wake_sender);
         let bus = pipeline
             .bus()
             .ok_or_else(|| BuildError::Failed("the pipeline has no bus".to_owned()))?;
-        bus.set_sync_handler(move |_, _| {
-            poke(&wake_sender);
-            gst::BusSyncReply::Pass
+        let (message_sender, messages) = crossbeam_channel::unbounded();
+        bus.set_sync_handler(move |_, message| {
+            // Disconnected: the connection is being dropped, and its messages with it.
+            let _ = message_sender.send(message.clone());
+            gst::BusSyncReply::Drop
         });
         let mut connection = Self {
             pipeline,
             bus,
             slot,
             wake,
+            messages,
+            pending: None,
             refused_to_start: false,
             last_warning: None,
             codec,
@@ -272,7 +288,11 @@ impl RtspConnection {
             if let Some(sample) = sample {
                 return ConnectionEvent::Frame(sample);
             }
-            while let Some(message) = self.bus.pop() {
+            while let Some(message) = self
+                .pending
+                .take()
+                .or_else(|| self.messages.try_recv().ok())
+            {
                 if let Some(event) = self.classify(&message) {
                     return event;
                 }
@@ -289,6 +309,7 @@ impl RtspConnection {
             crossbeam_channel::select! {
                 recv(stop) -> _ => return ConnectionEvent::Stop,
                 recv(self.wake) -> _ => {}
+                recv(self.messages) -> message => self.pending = message.ok(),
                 default(timeout) => return ConnectionEvent::Timeout,
             }
         }
@@ -301,12 +322,19 @@ impl RtspConnection {
                 .src()
                 .is_some_and(|src| src.is::<gst_video::VideoDecoder>())
         };
+        // Only the retina head has an appsrc; it reports how retina's session ended.
+        let from_retina = || message.src().is_some_and(|src| src.is::<gst_app::AppSrc>());
         match message.view() {
             gst::MessageView::Error(error) => {
                 let ending = if error.error().matches(gst::ResourceError::NotAuthorized) {
                     Ending::NotAuthorized
                 } else if error.error().matches(gst::ResourceError::NotFound) {
                     Ending::NotFound(BusFailure::from_message(error))
+                } else if from_retina()
+                    && (error.error().matches(gst::StreamError::Format)
+                        || error.error().matches(gst::StreamError::CodecNotFound))
+                {
+                    Ending::Unusable(BusFailure::from_message(error))
                 } else {
                     Ending::Failed(BusFailure::from_message(error))
                 };

@@ -9,8 +9,8 @@
 //!   +-----> connecting ------------------------------------> streaming
 //!   |         |   |  401                                       |   |
 //!   |         |   +-----> auth_failed (wait auth_retry) --+    |   | no frame for stall_timeout
-//!   |         |   |  401, client auto, SHA-256 only: ---->+    |   |
-//!   |         |   |  retina from now on, no wait          |    |   |
+//!   |         |   |  retina can't use the answer, client  |    |   |
+//!   |         |   |  auto: rtspsrc from now on, no wait ->+    |   |
 //!   |         |                                           |    |   v
 //!   |         | error, EOS, 404,                          |    | stalled (wait back-off) --+
 //!   |         | no frame within connect_timeout           |    |                           |
@@ -21,11 +21,12 @@
 //!   stop() from any state: pipeline to Null, thread joined, state stopped (within ~1 s)
 //! ```
 //!
-//! Which RTSP client (`rtsp_pipeline::Head`): rtspsrc, unless [`RtspClient::Retina`] is asked
-//! for, or [`RtspClient::Auto`] meets a camera that refuses rtspsrc (401) and, asked by the
-//! auth probe, turns out to demand SHA-256 Digest: that camera then uses retina for good,
-//! starting at once (one info line). Either way a connection ends the same (see
-//! `rtsp_pipeline`), so states, back-off and health events do not depend on the client.
+//! Which RTSP client (`rtsp_pipeline::Head`, see `first_head`): [`RtspClient::Auto`] starts
+//! with retina on a plain `rtsp://` URL and with rtspsrc on `rtsps://`. When retina cannot use
+//! what a camera answers (a 4xx other than 401 and 404, an RTSP or RTP message it refuses, no
+//! H.264/H.265 video), that camera uses rtspsrc for good, at once when it had not streamed yet
+//! (one info line). Either way a connection ends the same (see `rtsp_pipeline`), so states,
+//! back-off and health events do not depend on the client.
 //!
 //! Every wait (for a frame, for the back-off, to hand over a health event) also watches the
 //! stop channel, so `stop()` never waits out a back-off. Back-off doubles with each failure in a
@@ -182,10 +183,7 @@ impl LiveCamera {
         // Never sent on: dropping the sender is the signal, seen by every select at once.
         let (stop, stop_signal) = crossbeam_channel::bounded(0);
         let supervisor = Supervisor {
-            head: match options.client {
-                RtspClient::Auto | RtspClient::Gstreamer => Head::Rtspsrc,
-                RtspClient::Retina => Head::Retina,
-            },
+            head: first_head(&options),
             last_codec: None,
             backoff: Backoff::new(
                 options.backoff_initial,
@@ -489,14 +487,6 @@ impl Supervisor {
                 let sha256_only = credentials_given
                     && self.head == Head::Rtspsrc
                     && demands_sha256_digest(&self.options.url);
-                if sha256_only && self.options.client == RtspClient::Auto {
-                    self.head = Head::Retina;
-                    tracing::info!(
-                        "the camera demands SHA-256 Digest authentication, which rtspsrc cannot \
-                         answer; using the retina RTSP client for it from now on"
-                    );
-                    return Outcome::RetryAfter(Duration::ZERO);
-                }
                 let reason = auth_failure_reason(Refusal {
                     credentials_given,
                     sha256_only,
@@ -523,7 +513,21 @@ impl Supervisor {
                 Some(warning) => format!("the camera ended the stream ({warning})"),
                 None => "the camera ended the stream".to_owned(),
             },
-            Ending::Failed(failure) => {
+            Ending::Unusable(failure)
+                if self.options.client == RtspClient::Auto && self.head == Head::Retina =>
+            {
+                self.head = Head::Rtspsrc;
+                tracing::info!(
+                    "the retina RTSP client cannot use this camera's answer ({}); using \
+                     GStreamer's rtspsrc for it from now on",
+                    short_reason(&failure)
+                );
+                if streamed_for.is_none() {
+                    return Outcome::RetryAfter(Duration::ZERO);
+                }
+                short_reason(&failure)
+            }
+            Ending::Unusable(failure) | Ending::Failed(failure) => {
                 tracing::debug!("pipeline error: {failure}");
                 short_reason(&failure)
             }
@@ -631,6 +635,18 @@ impl Supervisor {
 
 /// A bus error in a sentence: its message and, when GStreamer's debug text ends in a more
 /// specific line (rtspsrc's "Service Unavailable (503)"), that line; no element paths.
+/// The RTSP client a camera starts with. `Auto` takes retina for `rtsp://`: it answers every
+/// kind of Digest and costs less CPU per camera than rtspsrc, its jitter buffer and RTP
+/// session (about 9% of the whole service at 8 cameras; `docs/design/rtsp-clients.md`).
+/// rtspsrc serves `rtsps://` (retina has no TLS), and any camera retina cannot use.
+fn first_head(options: &LiveOptions) -> Head {
+    match options.client {
+        RtspClient::Auto if options.is_plain_rtsp() => Head::Retina,
+        RtspClient::Auto | RtspClient::Gstreamer => Head::Rtspsrc,
+        RtspClient::Retina => Head::Retina,
+    }
+}
+
 fn short_reason(failure: &BusFailure) -> String {
     let detail = failure.debug.lines().last().map(str::trim).filter(|line| {
         !line.is_empty() && !line.contains("/GstPipeline:") && *line != failure.message

@@ -298,7 +298,7 @@ fn sha256_digest_cameras_stream_through_retina_and_retina_serves_any_camera() {
     let camera = |name: &str, path: &str, password: &str, client: RtspClient| {
         Camera::spawn(camera_options(name, path, password, client))
     };
-    // The automatic client meets rtspsrc's 401, finds SHA-256 Digest and switches to retina.
+    // The automatic client uses retina on a plain rtsp:// URL, so SHA-256 Digest just works.
     let auto = camera(
         "sha-auto",
         "/Streaming/Channels/101",
@@ -335,8 +335,8 @@ fn sha256_digest_cameras_stream_through_retina_and_retina_serves_any_camera() {
         let status = camera.live.status();
         assert_eq!(status.state, CameraState::Streaming, "{status:?}");
     }
-    // The switch cost one attempt; forced retina needed none.
-    assert_eq!(auto.live.status().reconnects, 1);
+    // No attempt was lost to a switch of client.
+    assert_eq!(auto.live.status().reconnects, 0);
     assert_eq!(h265.live.status().reconnects, 0);
     // Stride and texture: the picture came through, not a flat frame.
     let frame = h265.next_frame();
@@ -402,6 +402,89 @@ fn relay(mut from: TcpStream, mut to: TcpStream) {
     });
 }
 
+/// A camera whose RTSP server rejects retina's requests (400 Bad Request) and serves rtspsrc:
+/// a relay to `target_port` that answers the first request of a connection itself when it
+/// carries Stillwatch's user agent, which only the retina client sends.
+struct RetinaRefusingProxy {
+    port: u16,
+}
+
+impl RetinaRefusingProxy {
+    fn start(target_port: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { continue };
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                    match client.read(&mut buffer) {
+                        Ok(0) | Err(_) => break,
+                        Ok(read) => request.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&request);
+                if text.contains("User-Agent: stillwatch/") {
+                    let cseq = text
+                        .lines()
+                        .find_map(|line| line.strip_prefix("CSeq:"))
+                        .unwrap_or("1")
+                        .trim();
+                    let _ = write!(client, "RTSP/1.0 400 Bad Request\r\nCSeq: {cseq}\r\n\r\n");
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(mut server) = TcpStream::connect(("127.0.0.1", target_port)) else {
+                    continue;
+                };
+                if server.write_all(&request).is_err() {
+                    continue;
+                }
+                relay(client.try_clone().unwrap(), server.try_clone().unwrap());
+                relay(server, client);
+            }
+        });
+        Self { port }
+    }
+}
+
+#[test]
+fn auto_falls_back_to_rtspsrc_for_a_camera_retina_cannot_use() {
+    let sim = simulator(vec![mount("/Streaming/Channels/102", 31, SMALL)]);
+    let proxy = RetinaRefusingProxy::start(sim.port());
+    let url = format!("rtsp://127.0.0.1:{}/Streaming/Channels/102", proxy.port);
+    let auto = Camera::spawn(options("fallback-auto", url.clone()));
+    let forced = Camera::spawn(LiveOptions {
+        client: RtspClient::Retina,
+        ..options("fallback-forced", url)
+    });
+
+    let seqs: Vec<u64> = (0..3).map(|_| auto.next_frame().seq).collect();
+    assert_eq!(seqs, [0, 1, 2]);
+    // Retina's refusal cost one attempt and no health event: straight to Connected.
+    assert_eq!(
+        auto.health.try_recv().map(|event| event.kind),
+        Ok(HealthKind::Connected)
+    );
+    let status = auto.live.status();
+    assert_eq!(
+        (status.state, status.reconnects),
+        (CameraState::Streaming, 1),
+        "{status:?}"
+    );
+    // rtspsrc serves it: no retina thread of the camera is left.
+    assert_eq!(threads_named("rtsp-fallback-a"), 0);
+
+    // Told to use retina, the camera stays unusable and says why.
+    forced.wait_for_state(CameraState::BackingOff);
+    let reason = forced.live.status().reason.unwrap();
+    assert!(reason.contains("400"), "{reason}");
+    assert!(forced.frames.try_recv().is_err());
+    auto.live.stop();
+    forced.live.stop();
+}
+
 #[test]
 fn refused_credentials_are_auth_failed_and_retried_slowly_without_leaking() {
     let password = "digest-pw";
@@ -416,7 +499,7 @@ fn refused_credentials_are_auth_failed_and_retried_slowly_without_leaking() {
             ..mount("/sha256", 7, SMALL)
         },
     ]);
-    // Wrong passwords: MD5 through rtspsrc, SHA-256 through rtspsrc and then retina (auto).
+    // Wrong passwords, through the automatic client (retina): MD5 and SHA-256 Digest.
     let md5_proxy = CountingProxy::start(sim.port());
     let sha256_proxy = CountingProxy::start(sim.port());
     let refused = Camera::spawn(LiveOptions {
