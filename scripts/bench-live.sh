@@ -3,10 +3,12 @@
 # GStreamer baseline on the same streams.
 #
 # What it measures, for N cameras:
-#   1. A 640x360, 15 fps H.264 MP4 of 20 s (x264 ultrafast, a keyframe every 30 frames) is made
+#   1. A 640x360, 15 fps H.264 MP4 of 20 s (a keyframe every 30 frames, 768 kbit/s) is made
 #      once and cached in WORK_DIR: real traffic footage (CDnet 2014 highway, frames 1-300,
 #      scaled up) when ../shared/data is present, else a synthetic scene (SMPTE bars with a moving
-#      ball).
+#      ball). PROFILE picks the encoding: `ultrafast` (default; x264's cheapest to decode: no
+#      CABAC, no deblocking filter) or `main` (Main profile, CABAC, deblocking, P frames only:
+#      what a camera's hardware encoder sends; about twice as costly to decode).
 #   2. `stillwatch camsim --cameras N --file clip.mp4` serves it, as recorded (no re-encoding),
 #      on N RTSP mounts of one local port.
 #   3. `stillwatch run` watches the N mounts (analysis_fps 5, analysis width 320, RTP over TCP).
@@ -40,6 +42,7 @@
 #   WINDOW_S   measurement window (default 30)
 #   STILLWATCH the binary (default target/release/stillwatch)
 #   MOTION     1: also measure the Motion daemon (needs `motion` on the PATH: apt-get install motion)
+#   PROFILE    ultrafast (default) or main: the clip's H.264 encoding (see 1.)
 #
 # Needs a built release binary (`cargo build --release -p stillwatch`), gst-launch-1.0 with
 # x264enc, mp4mux and the RTSP plugins, and Linux /proc. Nothing in the repository is written.
@@ -64,10 +67,18 @@ fi
 mkdir -p "$work_dir"
 
 # --- the clip -------------------------------------------------------------------------------
-clip=$work_dir/clip-640x360-15fps-h264.mp4
 highway=$repo_root/../shared/data/cdnet2014/highway/input
+case ${PROFILE:-ultrafast} in
+    ultrafast)
+        clip=$work_dir/clip-640x360-15fps-h264.mp4
+        x264="x264enc speed-preset=ultrafast key-int-max=30 bitrate=768" ;;
+    main)
+        clip=$work_dir/clip-640x360-15fps-h264-main.mp4
+        x264="x264enc speed-preset=medium bframes=0 key-int-max=30 bitrate=768 ! video/x-h264,profile=main" ;;
+    *) echo "PROFILE must be ultrafast or main, not ${PROFILE}" >&2; exit 2 ;;
+esac
 encode="videoscale ! videoconvert ! video/x-raw,format=I420,width=640,height=360,pixel-aspect-ratio=1/1
-    ! x264enc speed-preset=ultrafast key-int-max=30 bitrate=768 ! h264parse ! mp4mux"
+    ! $x264 ! h264parse ! mp4mux"
 if [[ ! -s $clip ]]; then
     if [[ -d $highway ]]; then
         # shellcheck disable=SC2086
