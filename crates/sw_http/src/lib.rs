@@ -32,7 +32,7 @@ use std::sync::Arc;
 pub use metrics::{CameraMetrics, Metrics};
 pub use recent::{DEFAULT_RECENT_EVENTS, RecentEvents};
 pub use server::{DEFAULT_BIND, HttpOptions, HttpServer};
-pub use sw_ingest::{CameraState, CameraStatus};
+pub use sw_ingest::{CameraState, CameraStatus, RtspHead};
 
 /// Where the server reads what the service knows. Implemented by the service's status handle;
 /// called from the HTTP thread for each request, so it must answer quickly (a lock and a copy).

@@ -314,6 +314,7 @@ impl Collector for StatusMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sw_ingest::RtspHead;
 
     fn status(camera: &str, state: CameraState, last_frame: Option<u64>) -> CameraStatus {
         CameraStatus {
@@ -325,6 +326,7 @@ mod tests {
             frames_dropped: 3,
             reconnects: 2,
             last_frame_unix_millis: last_frame,
+            rtsp_client: Some(RtspHead::Retina),
         }
     }
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 use sw_core::{CameraId, EVENT_SCHEMA, EventPhase, MotionEvent, MotionGrid, NormBox, Secret};
 use sw_http::{
     CameraState, CameraStatus, HttpError, HttpOptions, HttpServer, HttpSources, Metrics,
-    RecentEvents, StatusSource,
+    RecentEvents, RtspHead, StatusSource,
 };
 
 const TOKEN: &str = "s3cr3t-token-0123456789abcdef";
@@ -55,6 +55,7 @@ fn status(camera: &str, state: CameraState) -> CameraStatus {
         frames_dropped: 4,
         reconnects: 1,
         last_frame_unix_millis: Some(1_700_000_009_900),
+        rtsp_client: Some(RtspHead::Rtspsrc),
     }
 }
 
@@ -257,11 +258,13 @@ fn cameras_list_status_fields_and_nothing_else() {
                 "last_frame_unix_millis",
                 "reason",
                 "reconnects",
+                "rtsp_client",
                 "since_unix_millis",
                 "state",
             ]
         );
     }
+    assert_eq!(cameras[0]["rtsp_client"], "rtspsrc");
     assert_eq!(cameras[1]["state"], "backing_off");
     assert_eq!(cameras[1]["reason"], "the camera ended the stream");
     assert_eq!(cameras[0]["frames_received"], 250);

@@ -35,6 +35,7 @@ pub use error::{BusFailure, IngestError};
 pub use frame_queue::FrameQueue;
 pub use live::{LiveOptions, RtspClient, RtspTransport, redact_url};
 pub use recorded::{RecordedOptions, RecordedSource};
+pub use rtsp_pipeline::RtspHead;
 pub use sequence::{ImageFormat, ImageSequence};
 pub use supervisor::{CameraState, CameraStatus, HealthEvent, HealthKind, LiveCamera, LiveSinks};
 /// The camera account types live in sw_core; re-exported so callers need one import.

@@ -76,16 +76,18 @@ pub(crate) const REQUIRED_ELEMENTS: [&str; 8] = [
     "appsink",
 ];
 
-/// Which RTSP client fetches a connection's video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Head {
+/// Which RTSP client fetches a connection's video (in a camera's status: `"rtspsrc"` or
+/// `"retina"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RtspHead {
     /// GStreamer's `rtspsrc`.
     Rtspsrc,
     /// The retina crate on a thread of its own, feeding an `appsrc`.
     Retina,
 }
 
-impl fmt::Display for Head {
+impl fmt::Display for RtspHead {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Rtspsrc => "rtspsrc",
@@ -201,7 +203,7 @@ pub(crate) struct RtspConnection {
 impl RtspConnection {
     /// Builds the pipeline for `options` with `head` and sets it playing; connecting happens in
     /// the background, and its outcome comes out of [`RtspConnection::next_event`].
-    pub(crate) fn start(options: &LiveOptions, head: Head) -> Result<Self, BuildError> {
+    pub(crate) fn start(options: &LiveOptions, head: RtspHead) -> Result<Self, BuildError> {
         let pipeline = gst::Pipeline::with_name(&format!("live-{}", options.camera));
         // Wake-ups, not data: one pending token is enough, so a full channel is fine to skip.
         let (wake_sender, wake) = crossbeam_channel::bounded(1);
@@ -223,11 +225,11 @@ impl RtspConnection {
         let decode_sink = build_decode_chain(&pipeline, &tail, options)?;
         let codec = CodecSlot::default();
         let appsrc = match head {
-            Head::Rtspsrc => {
+            RtspHead::Rtspsrc => {
                 build_rtspsrc_head(&pipeline, options, decode_sink, Arc::clone(&codec))?;
                 None
             }
-            Head::Retina => Some(build_appsrc_head(&pipeline, &decode_sink)?),
+            RtspHead::Retina => Some(build_appsrc_head(&pipeline, &decode_sink)?),
         };
         connect_appsink(&tail.appsink, &slot, wake_sender);
         let bus = pipeline

@@ -21,7 +21,7 @@
 //!   stop() from any state: pipeline to Null, thread joined, state stopped (within ~1 s)
 //! ```
 //!
-//! Which RTSP client (`rtsp_pipeline::Head`, see `first_head`): [`RtspClient::Auto`] starts
+//! Which RTSP client (`rtsp_pipeline::RtspHead`, see `first_head`): [`RtspClient::Auto`] starts
 //! with retina on a plain `rtsp://` URL and with rtspsrc on `rtsps://`. When retina cannot use
 //! what a camera answers (a 4xx other than 401 and 404, an RTSP or RTP message it refuses, no
 //! H.264/H.265 video), that camera uses rtspsrc for good, at once when it had not streamed yet
@@ -57,7 +57,7 @@ use crate::error::BusFailure;
 use crate::frame_queue::FrameQueue;
 use crate::live::{LiveOptions, RtspClient};
 use crate::rtsp_pipeline::{
-    ConnectionEvent, Ending, Head, REQUIRED_ELEMENTS, RtspConnection, VideoCodec,
+    ConnectionEvent, Ending, REQUIRED_ELEMENTS, RtspConnection, RtspHead, VideoCodec,
 };
 use crate::timeline::Timeline;
 
@@ -100,6 +100,9 @@ pub struct CameraStatus {
     /// Connection attempts after the first.
     pub reconnects: u64,
     pub last_frame_unix_millis: Option<u64>,
+    /// The RTSP client the camera's next or current connection uses; `None` for a camera that
+    /// was never started. Shows which cameras the automatic choice moved to rtspsrc.
+    pub rtsp_client: Option<RtspHead>,
 }
 
 /// Something the consumer of a camera's frames should know about the stream.
@@ -170,6 +173,7 @@ impl LiveCamera {
             return Err(IngestError::MissingElement { factory });
         }
         let camera = options.camera.clone();
+        let head = first_head(&options);
         let status = Arc::new(Mutex::new(CameraStatus {
             camera: camera.clone(),
             state: CameraState::Connecting,
@@ -179,11 +183,12 @@ impl LiveCamera {
             frames_dropped: 0,
             reconnects: 0,
             last_frame_unix_millis: None,
+            rtsp_client: Some(head),
         }));
         // Never sent on: dropping the sender is the signal, seen by every select at once.
         let (stop, stop_signal) = crossbeam_channel::bounded(0);
         let supervisor = Supervisor {
-            head: first_head(&options),
+            head,
             last_codec: None,
             backoff: Backoff::new(
                 options.backoff_initial,
@@ -288,7 +293,7 @@ enum Outcome {
 struct Supervisor {
     options: LiveOptions,
     /// The RTSP client of the next connection.
-    head: Head,
+    head: RtspHead,
     /// The codec of the last connection that streamed.
     last_codec: Option<VideoCodec>,
     sinks: LiveSinks,
@@ -485,7 +490,7 @@ impl Supervisor {
                 let credentials_given = self.options.credentials.is_some();
                 // Only rtspsrc can be refused for want of SHA-256: ask the camera what it wants.
                 let sha256_only = credentials_given
-                    && self.head == Head::Rtspsrc
+                    && self.head == RtspHead::Rtspsrc
                     && demands_sha256_digest(&self.options.url);
                 let reason = auth_failure_reason(Refusal {
                     credentials_given,
@@ -514,9 +519,10 @@ impl Supervisor {
                 None => "the camera ended the stream".to_owned(),
             },
             Ending::Unusable(failure)
-                if self.options.client == RtspClient::Auto && self.head == Head::Retina =>
+                if self.options.client == RtspClient::Auto && self.head == RtspHead::Retina =>
             {
-                self.head = Head::Rtspsrc;
+                self.head = RtspHead::Rtspsrc;
+                lock(&self.status).rtsp_client = Some(RtspHead::Rtspsrc);
                 tracing::info!(
                     "the retina RTSP client cannot use this camera's answer ({}); using \
                      GStreamer's rtspsrc for it from now on",
@@ -639,11 +645,11 @@ impl Supervisor {
 /// kind of Digest and costs less CPU per camera than rtspsrc, its jitter buffer and RTP
 /// session (about 9% of the whole service at 8 cameras; `docs/design/rtsp-clients.md`).
 /// rtspsrc serves `rtsps://` (retina has no TLS), and any camera retina cannot use.
-fn first_head(options: &LiveOptions) -> Head {
+fn first_head(options: &LiveOptions) -> RtspHead {
     match options.client {
-        RtspClient::Auto if options.is_plain_rtsp() => Head::Retina,
-        RtspClient::Auto | RtspClient::Gstreamer => Head::Rtspsrc,
-        RtspClient::Retina => Head::Retina,
+        RtspClient::Auto if options.is_plain_rtsp() => RtspHead::Retina,
+        RtspClient::Auto | RtspClient::Gstreamer => RtspHead::Rtspsrc,
+        RtspClient::Retina => RtspHead::Retina,
     }
 }
 
@@ -747,8 +753,10 @@ mod tests {
             frames_dropped: 0,
             reconnects: 2,
             last_frame_unix_millis: None,
+            rtsp_client: Some(RtspHead::Retina),
         };
         let json = serde_json::to_string(&status).unwrap();
         assert!(json.contains(r#""state":"backing_off""#), "{json}");
+        assert!(json.contains(r#""rtsp_client":"retina""#), "{json}");
     }
 }

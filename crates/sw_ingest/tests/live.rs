@@ -21,7 +21,7 @@ use sw_camsim::{AuthOptions, CamsimOptions, Codec, MountOptions, Resolution, Sim
 use sw_core::{CameraId, Frame};
 use sw_ingest::{
     CameraState, Credentials, FrameQueue, HealthEvent, HealthKind, LiveCamera, LiveOptions,
-    LiveSinks, RtspClient, RtspTransport, Secret,
+    LiveSinks, RtspClient, RtspHead, RtspTransport, Secret,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -336,7 +336,11 @@ fn sha256_digest_cameras_stream_through_retina_and_retina_serves_any_camera() {
         assert_eq!(status.state, CameraState::Streaming, "{status:?}");
     }
     // No attempt was lost to a switch of client.
-    assert_eq!(auto.live.status().reconnects, 0);
+    let status = auto.live.status();
+    assert_eq!(
+        (status.reconnects, status.rtsp_client),
+        (0, Some(RtspHead::Retina))
+    );
     assert_eq!(h265.live.status().reconnects, 0);
     // Stride and texture: the picture came through, not a flat frame.
     let frame = h265.next_frame();
@@ -473,12 +477,15 @@ fn auto_falls_back_to_rtspsrc_for_a_camera_retina_cannot_use() {
         (CameraState::Streaming, 1),
         "{status:?}"
     );
-    // rtspsrc serves it: no retina thread of the camera is left.
+    // rtspsrc serves it, and the status says so: no retina thread of the camera is left.
+    assert_eq!(status.rtsp_client, Some(RtspHead::Rtspsrc));
     assert_eq!(threads_named("rtsp-fallback-a"), 0);
 
     // Told to use retina, the camera stays unusable and says why.
     forced.wait_for_state(CameraState::BackingOff);
-    let reason = forced.live.status().reason.unwrap();
+    let status = forced.live.status();
+    assert_eq!(status.rtsp_client, Some(RtspHead::Retina));
+    let reason = status.reason.unwrap();
     assert!(reason.contains("400"), "{reason}");
     assert!(forced.frames.try_recv().is_err());
     auto.live.stop();

@@ -333,6 +333,7 @@ fn stopped_status(camera: &CameraId, reason: String) -> CameraStatus {
         frames_dropped: 0,
         reconnects: 0,
         last_frame_unix_millis: None,
+        rtsp_client: None,
     }
 }
 
