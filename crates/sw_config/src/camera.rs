@@ -116,7 +116,8 @@ impl SecretSource {
 }
 
 /// Which RTSP client connects: GStreamer's `rtspsrc`, the `retina` client (which also answers
-/// SHA-256 Digest), or GStreamer first and retina when the camera demands SHA-256 Digest.
+/// SHA-256 Digest), or automatic: retina for `rtsp://`, falling back to GStreamer for a camera
+/// retina cannot use, and GStreamer for `rtsps://`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RtspClientChoice {
     #[default]

@@ -30,8 +30,9 @@ pub enum RtspTransport {
 /// decoder and analysis tail, and frames, states and health events look the same.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RtspClient {
-    /// GStreamer's `rtspsrc`, switching the camera to retina for good when it refuses us
-    /// (401) and turns out to demand SHA-256 Digest, which rtspsrc 1.22 cannot answer.
+    /// Retina for a plain `rtsp://` URL (cheaper, and it answers SHA-256 Digest), switching the
+    /// camera to `rtspsrc` for good when retina cannot use its answers; `rtspsrc` for
+    /// `rtsps://`.
     #[default]
     Auto,
     /// GStreamer's `rtspsrc` only (Basic and MD5 Digest; `rtsps://` too).

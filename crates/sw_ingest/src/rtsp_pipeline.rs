@@ -21,12 +21,12 @@
 //!
 //! GStreamer's streaming threads never wait on the supervisor: the appsink callback swaps the
 //! sample into a one-place slot and pokes a wake channel with `try_send`; the bus's sync handler
-//! moves each message into a channel of its own (unbounded; a connection posts a few dozen).
-//! Had the handler only poked the wake channel and left the message on the bus, a wake-up taken
-//! between the poke and the message reaching the bus's queue would find nothing, and the
-//! supervisor would sleep through a connection's last message (retina's 404 was lost that way
-//! about one attempt in three). Everything else (copying luma, time stamps, health, queues) happens on the
-//! supervisor's thread. The retina head reports its failures as element errors on the appsrc
+//! moves each message into a channel of its own (unbounded, and drained as it fills). Had the
+//! handler only poked the wake channel and left the message on the bus, a wake-up taken between
+//! the poke and the message reaching the bus's queue would find nothing, and the supervisor
+//! would sleep through a connection's last message (retina's 404 was lost that way about one
+//! attempt in three). Everything else (copying luma, time stamps, health, queues) happens on
+//! the supervisor's thread. The retina head reports its failures as element errors on the appsrc
 //! (401 `NotAuthorized`, 404 `NotFound`), so both heads end the same way on the bus.
 //!
 //! Owns: building the connection's pipeline (either head, the shared decode chain), its

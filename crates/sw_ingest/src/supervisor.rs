@@ -639,8 +639,6 @@ impl Supervisor {
     }
 }
 
-/// A bus error in a sentence: its message and, when GStreamer's debug text ends in a more
-/// specific line (rtspsrc's "Service Unavailable (503)"), that line; no element paths.
 /// The RTSP client a camera starts with. `Auto` takes retina for `rtsp://`: it answers every
 /// kind of Digest and costs less CPU per camera than rtspsrc, its jitter buffer and RTP
 /// session (about 9% of the whole service at 8 cameras; `docs/design/rtsp-clients.md`).
@@ -653,6 +651,8 @@ fn first_head(options: &LiveOptions) -> RtspHead {
     }
 }
 
+/// A bus error in a sentence: its message and, when GStreamer's debug text ends in a more
+/// specific line (rtspsrc's "Service Unavailable (503)"), that line; no element paths.
 fn short_reason(failure: &BusFailure) -> String {
     let detail = failure.debug.lines().last().map(str::trim).filter(|line| {
         !line.is_empty() && !line.contains("/GstPipeline:") && *line != failure.message
