@@ -24,8 +24,8 @@
 //! moves each message into a channel of its own (unbounded, and drained as it fills). Had the
 //! handler only poked the wake channel and left the message on the bus, a wake-up taken between
 //! the poke and the message reaching the bus's queue would find nothing, and the supervisor
-//! would sleep through a connection's last message (retina's 404 was lost that way about one
-//! attempt in three). Everything else (copying luma, time stamps, health, queues) happens on
+//! would sleep through a connection's last message (retina's 404 was lost that way in two of
+//! five attempts). Everything else (copying luma, time stamps, health, queues) happens on
 //! the supervisor's thread. The retina head reports its failures as element errors on the appsrc
 //! (401 `NotAuthorized`, 404 `NotFound`), so both heads end the same way on the bus.
 //!
