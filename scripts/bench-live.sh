@@ -43,6 +43,9 @@
 #   STILLWATCH the binary (default target/release/stillwatch)
 #   MOTION     1: also measure the Motion daemon (needs `motion` on the PATH: apt-get install motion)
 #   PROFILE    ultrafast (default) or main: the clip's H.264 encoding (see 1.)
+#   TOGETHER   1: run the decode-only baseline at the same time as the service, on the same
+#              mounts, and measure both over the same window, so the ratio does not carry the
+#              machine's drift between two windows (the machine must hold both at once)
 #
 # Needs a built release binary (`cargo build --release -p stillwatch`), gst-launch-1.0 with
 # x264enc, mp4mux and the RTSP plugins, and Linux /proc. Nothing in the repository is written.
@@ -54,6 +57,7 @@ warmup_s=${WARMUP_S:-5}
 window_s=${WINDOW_S:-30}
 stillwatch=${STILLWATCH:-$repo_root/target/release/stillwatch}
 with_motion=${MOTION:-0}
+together=${TOGETHER:-0}
 clk_tck=$(getconf CLK_TCK)
 
 if [[ $# -eq 0 ]]; then
@@ -122,17 +126,35 @@ frame_counters() {
         END { printf "%d %d %d\n", r, a, d }'
 }
 
-# Measures PID over the window: sets win_cpu_s (process), win_sim_cpu_s (camsim), win_rss_kib.
+# Measures PID (and OTHER_PID, when given) over the window: sets win_cpu_s (process),
+# win_other_cpu_s, win_sim_cpu_s (camsim), win_rss_kib and win_other_rss_kib.
 measure_window() {
-    local pid=$1 t0 t1 s0 s1
+    local pid=$1 other=${2:-} t0 t1 o0=0 o1=0 s0 s1
     t0=$(cpu_ticks "$pid"); s0=$(cpu_ticks "$camsim_pid")
+    [[ -z $other ]] || o0=$(cpu_ticks "$other")
     sleep "$window_s"
     t1=$(cpu_ticks "$pid"); s1=$(cpu_ticks "$camsim_pid")
-    alive "$pid" || { echo "process $pid died during the window" >&2; return 1; }
+    [[ -z $other ]] || o1=$(cpu_ticks "$other")
+    for p in "$pid" $other; do
+        alive "$p" || { echo "process $p died during the window" >&2; return 1; }
+    done
     alive "$camsim_pid" || { echo "camsim died during the window" >&2; return 1; }
     win_cpu_s=$(awk -v a="$t0" -v b="$t1" -v h="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / h }')
+    win_other_cpu_s=$(awk -v a="$o0" -v b="$o1" -v h="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / h }')
     win_sim_cpu_s=$(awk -v a="$s0" -v b="$s1" -v h="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / h }')
     win_rss_kib=$(hwm_kib "$pid")
+    win_other_rss_kib=0
+    [[ -z $other ]] || win_other_rss_kib=$(hwm_kib "$other")
+}
+
+# Starts the decode-only baseline on the mounts in `urls`; sets gst_pid.
+start_decode_only() {
+    local branches=() url
+    for url in "${urls[@]}"; do
+        branches+=(rtspsrc "location=$url" protocols=tcp ! decodebin ! fakesink)
+    done
+    gst-launch-1.0 -q "${branches[@]}" >"$run_dir/decode.out" 2>&1 &
+    gst_pid=$!
 }
 
 # SIGTERM, then SIGKILL after 10 s; sets stop_rc to the exit status (0 for a clean stillwatch
@@ -193,19 +215,23 @@ for n in "$@"; do
     events=$run_dir/events.jsonl
     "$stillwatch" run --config "$config" --events "$events" 2>"$run_dir/run.err" &
     sw_pid=$!
+    [[ $together == 1 ]] && start_decode_only
     for _ in $(seq 600); do
         [[ $(grep -c '"kind":"connected"' "$events" 2>/dev/null || true) -ge $n ]] && break
         sleep 0.1
     done
     sleep "$warmup_s"
+    # rtspsrc gives no "connected" signal on the command line: allow for connection setup.
+    [[ $together == 1 ]] && sleep "$((2 + n / 8))"
     health_before=$(grep -c 'stillwatch.health/1' "$events" 2>/dev/null || true)
     read -r received0 analysed0 dropped0 < <(frame_counters "$((19400 + n))")
-    measure_window "$sw_pid"
+    measure_window "$sw_pid" "$([[ $together == 1 ]] && echo "$gst_pid")"
     read -r received1 analysed1 dropped1 < <(frame_counters "$((19400 + n))")
     frames=$(awk -v r="$((received1 - received0))" -v a="$((analysed1 - analysed0))" \
         -v d="$((dropped1 - dropped0))" -v n="$n" -v w="$window_s" \
         'BEGIN { printf "analysis fps per camera: %.2f in, %.2f analysed, %d dropped", r / n / w, a / n / w, d }')
     sw_cpu_s=$win_cpu_s; sw_rss_kib=$win_rss_kib; sim_sw=$win_sim_cpu_s
+    dec_cpu_s=$win_other_cpu_s; dec_rss_kib=$win_other_rss_kib; sim_dec=$win_sim_cpu_s
     latency=$(curl -s "http://127.0.0.1:$((19400 + n))/metrics" | python3 -c '
 import re, sys
 counts = {}
@@ -228,17 +254,14 @@ else:
     stop_pid "$sw_pid"; sw_pid=""
     [[ $stop_rc == 0 ]] || echo "N=$n: stillwatch run exited with status $stop_rc (see $run_dir/run.err)" >&2
 
-    # --- decode-only baseline ---------------------------------------------------------------
-    branches=()
-    for url in "${urls[@]}"; do
-        branches+=(rtspsrc "location=$url" protocols=tcp ! decodebin ! fakesink)
-    done
-    gst-launch-1.0 -q "${branches[@]}" >"$run_dir/decode.out" 2>&1 &
-    gst_pid=$!
-    # rtspsrc gives no "connected" signal on the command line: allow for connection setup.
-    sleep "$((warmup_s + 2 + n / 8))"
-    measure_window "$gst_pid"
-    dec_cpu_s=$win_cpu_s; dec_rss_kib=$win_rss_kib; sim_dec=$win_sim_cpu_s
+    # --- decode-only baseline (measured above with TOGETHER=1) -------------------------------
+    if [[ $together != 1 ]]; then
+        start_decode_only
+        # rtspsrc gives no "connected" signal on the command line: allow for connection setup.
+        sleep "$((warmup_s + 2 + n / 8))"
+        measure_window "$gst_pid"
+        dec_cpu_s=$win_cpu_s; dec_rss_kib=$win_rss_kib; sim_dec=$win_sim_cpu_s
+    fi
     stop_pid "$gst_pid"; gst_pid=""
 
     # --- Motion, on the same mounts -------------------------------------------------------
