@@ -113,13 +113,13 @@ impl LiveOptions {
             camera: self.camera.clone(),
             reason,
         };
-        let Some((scheme, rest)) = split_rtsp_scheme(&self.url) else {
+        let Some((_, rest)) = split_rtsp_scheme(&self.url) else {
             return Err(invalid(format!(
                 "URL {} is not rtsp:// or rtsps://",
                 self.redacted_url()
             )));
         };
-        if self.client == RtspClient::Retina && !scheme.eq_ignore_ascii_case("rtsp") {
+        if self.client == RtspClient::Retina && !self.is_plain_rtsp() {
             return Err(invalid(format!(
                 "URL {}: the retina RTSP client speaks plain rtsp:// only",
                 self.redacted_url()

@@ -382,8 +382,7 @@ impl CountingProxy {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
                     continue;
                 };
-                relay(client.try_clone().unwrap(), server.try_clone().unwrap());
-                relay(server, client);
+                relay_both_ways(client, server);
             }
         });
         Self { port, accepted }
@@ -392,6 +391,12 @@ impl CountingProxy {
     fn connections(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
+}
+
+/// Copies bytes between `client` and `server` in both directions, a thread each.
+fn relay_both_ways(client: TcpStream, server: TcpStream) {
+    relay(client.try_clone().unwrap(), server.try_clone().unwrap());
+    relay(server, client);
 }
 
 fn relay(mut from: TcpStream, mut to: TcpStream) {
@@ -445,8 +450,7 @@ impl RetinaRefusingProxy {
                 if server.write_all(&request).is_err() {
                     continue;
                 }
-                relay(client.try_clone().unwrap(), server.try_clone().unwrap());
-                relay(server, client);
+                relay_both_ways(client, server);
             }
         });
         Self { port }
