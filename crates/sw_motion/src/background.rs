@@ -29,6 +29,7 @@
 //! radius, add one" on 32 bytes at a time, which the compiler turns into SIMD without
 //! `unsafe`; once every pixel of a block has matched enough samples, the rest are skipped.
 
+use std::iter::StepBy;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -96,6 +97,9 @@ pub(crate) struct SampleModel {
     anchor: Vec<u8>,
     /// Scratch of [`SampleModel::remap`]: a map for each luma a pixel may have now.
     remap_table: Vec<[u8; 256]>,
+    /// What the brightness sampling reads from the model, read ahead
+    /// ([`SampleModel::read_ahead`]).
+    pair_samples: PairSamples,
     rng: SplitMix64,
     initialised: bool,
 }
@@ -122,6 +126,7 @@ impl SampleModel {
             reference: vec![0; area],
             anchor: vec![0; area],
             remap_table: vec![[0; 256]; 256],
+            pair_samples: PairSamples::default(),
             rng: SplitMix64::new(params.seed),
             initialised: false,
         }
@@ -210,36 +215,80 @@ impl SampleModel {
         }
     }
 
-    /// Feeds `tone` the (frame luma, sample, anchor) of a sparse grid of pixels that were
-    /// background on the previous frame, at `shift`.
-    pub(crate) fn sample_pairs(&self, luma: &[u8], shift: (i32, i32), tone: &mut ToneMap) {
+    /// The step of the grid [`SampleModel::sample_pairs`] takes its pixels from: at most
+    /// [`MAX_PAIRS`] of them.
+    fn pair_step(&self) -> usize {
         let (w, h) = (self.width, self.height);
-        // A grid step giving at most MAX_PAIRS pixels.
         let mut step = 1;
         while (w / step) * (h / step) > MAX_PAIRS {
             step += 1;
         }
+        step
+    }
+
+    /// The grid of [`SampleModel::sample_pairs`]: its rows, each with the sample its first
+    /// pixel pairs with, and its columns. Grid pixel `(x, y)` pairs with sample
+    /// `k = (x / step + y / step) mod N`, counted rather than divided.
+    fn pair_grid(
+        &self,
+    ) -> (
+        impl Iterator<Item = (usize, usize)> + Clone + use<>,
+        StepBy<Range<usize>>,
+    ) {
+        let (w, h, n, step) = (
+            self.width,
+            self.height,
+            self.params.samples_per_pixel,
+            self.pair_step(),
+        );
+        let rows = (step / 2..h).step_by(step).zip((0..n).cycle());
+        (rows, (step / 2..w).step_by(step))
+    }
+
+    /// Reads, while this frame left the model in cache, what the next frame's
+    /// [`SampleModel::sample_pairs`] takes from the model if it comes at the same `shift`
+    /// (nothing changes the model between frames). On a model read cold, as each camera's is
+    /// when a service runs many, those reads were most of what the brightness sampling cost.
+    pub(crate) fn read_ahead(&mut self, shift: (i32, i32)) {
         let (ox, oy) = self.origin(shift);
-        tone.clear();
-        let n = self.params.samples_per_pixel;
-        // Grid pixel (x, y) pairs with its sample k = (x / step + y / step) mod N, counted
-        // rather than divided.
-        let mut row_k = 0;
-        for y in (step / 2..h).step_by(step) {
-            let canvas_row = (y + oy) * self.canvas_width + ox;
-            let mut k = row_k;
-            for x in (step / 2..w).step_by(step) {
-                let c = canvas_row + x;
-                if self.radius[c] != 0 && self.foreground_frames[c] == 0 {
-                    tone.add(
-                        luma[y * w + x],
-                        self.samples[self.slot(x + ox, y + oy, k)],
-                        self.anchor[c],
-                    );
-                }
+        let (n, cw) = (self.params.samples_per_pixel, self.canvas_width);
+        let (rows, columns) = self.pair_grid();
+        let mut pixels = std::mem::take(&mut self.pair_samples.pixels);
+        pixels.resize(rows.clone().count() * columns.len(), None);
+        for ((y, mut k), row_pixels) in rows.zip(pixels.chunks_exact_mut(columns.len())) {
+            for (x, pixel) in columns.clone().zip(row_pixels) {
+                let c = (y + oy) * cw + ox + x;
+                let background = self.radius[c] != 0 && self.foreground_frames[c] == 0;
+                *pixel = background
+                    .then(|| (self.samples[self.slot(x + ox, y + oy, k)], self.anchor[c]));
                 k = if k + 1 == n { 0 } else { k + 1 };
             }
-            row_k = if row_k + 1 == n { 0 } else { row_k + 1 };
+        }
+        self.pair_samples = PairSamples {
+            shift: Some(shift),
+            pixels,
+        };
+    }
+
+    /// Feeds `tone` the (frame luma, sample, anchor) of a sparse grid of pixels that were
+    /// background on the previous frame, at `shift`; from the model as read ahead when the
+    /// shift is the same.
+    pub(crate) fn sample_pairs(&mut self, luma: &[u8], shift: (i32, i32), tone: &mut ToneMap) {
+        if self.pair_samples.shift != Some(shift) {
+            self.read_ahead(shift);
+        }
+        // Good for this frame only: the frame changes the model.
+        self.pair_samples.shift = None;
+        let (rows, columns) = self.pair_grid();
+        tone.clear();
+        let grid_rows = rows.zip(self.pair_samples.pixels.chunks_exact(columns.len()));
+        for ((y, _), row_pixels) in grid_rows {
+            let frame_row = &luma[y * self.width..];
+            for (x, &pixel) in columns.clone().zip(row_pixels) {
+                if let Some((sample, anchor)) = pixel {
+                    tone.add(frame_row[x], sample, anchor);
+                }
+            }
         }
     }
 
@@ -1223,6 +1272,19 @@ fn clamped_neighbour(
     (nx, ny)
 }
 
+/// What the brightness sampling reads from the model, read ahead
+/// ([`SampleModel::read_ahead`]).
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(test, derive(PartialEq))]
+struct PairSamples {
+    /// The shift they were read at; `None` once a frame has used them (and so changed the
+    /// model).
+    shift: Option<(i32, i32)>,
+    /// Per grid pixel, in the grid's order: its sample and anchor, `None` where it was not
+    /// background.
+    pixels: Vec<Option<(u8, u8)>>,
+}
+
 /// The choices one visit of the update makes from its draw: three 16-bit fields, each scaled
 /// to its range by a multiply-shift (biased by under 0.1% for ranges up to 64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1299,6 +1361,52 @@ mod tests {
             assert_eq!(model.reference[x], value, "pixel {x}");
             assert_eq!(model.anchor[x], anchor, "pixel {x}");
         }
+    }
+
+    #[test]
+    fn pairs_read_ahead_are_the_pairs_read_then_and_serve_one_frame_at_their_shift() {
+        let (w, h, margin) = (40, 24, 3);
+        let mut model = SampleModel::new(w, h, margin, DetectorOptions::default().clamped());
+        let mut rng = SplitMix64::new(7);
+        let mut frame = || -> Vec<u8> { (0..w * h).map(|_| 60 + rng.below(120) as u8).collect() };
+        let (first, luma) = (frame(), frame());
+        model.initialise(&first);
+        model.reveal(&first, (1, -2));
+        // Some pixels were foreground on the last frame: they give no pair.
+        for c in (0..model.foreground_frames.len()).step_by(7) {
+            model.foreground_frames[c] = 3;
+        }
+        let pairs = |model: &mut SampleModel, shift| {
+            let mut tone = ToneMap::new();
+            model.sample_pairs(&luma, shift, &mut tone);
+            tone
+        };
+        let mut unread = model.clone();
+        model.read_ahead((1, -2));
+        // At the shift read ahead, the same pairs as read on the spot, and not all of them
+        // from one sample.
+        assert_eq!(
+            pairs(&mut model.clone(), (1, -2)),
+            pairs(&mut unread.clone(), (1, -2))
+        );
+        let distinct: std::collections::HashSet<u8> = model
+            .pair_samples
+            .pixels
+            .iter()
+            .flatten()
+            .map(|p| p.0)
+            .collect();
+        assert!(distinct.len() > 20, "{distinct:?}");
+        // At another shift, what is there.
+        assert_eq!(
+            pairs(&mut model.clone(), (0, 0)),
+            pairs(&mut unread.clone(), (0, 0))
+        );
+        // One frame only: after it the model changes, and the next frame reads it again.
+        pairs(&mut model, (1, -2));
+        model.samples.fill(200);
+        unread.samples.fill(200);
+        assert_eq!(pairs(&mut model, (1, -2)), pairs(&mut unread, (1, -2)));
     }
 
     #[test]

@@ -481,6 +481,10 @@ impl Detector {
                 }
             }
         }
+        // While the model is in cache: the next frame's brightness sampling reads it.
+        if self.tone.is_some() {
+            self.model.read_ahead(shift);
+        }
 
         self.analysis.score = (kept_pixels as f64 / (self.width * self.height) as f64) as f32;
         self.analysis.motion = !self.analysis.blobs.is_empty();

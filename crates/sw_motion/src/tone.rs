@@ -65,6 +65,7 @@ const REMAP_AT_ONCE_FACTOR: f32 = 3.0;
 
 /// The maps from model luma to frame luma for one frame, and the frame's noise.
 #[derive(Debug, Clone)]
+#[cfg_attr(test, derive(PartialEq))]
 pub(crate) struct ToneMap {
     /// `(frame luma, model sample)` pairs collected for the current frame.
     samples: Vec<(u8, u8)>,
