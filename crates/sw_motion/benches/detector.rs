@@ -6,6 +6,9 @@
 //!
 //! `cargo bench -p sw_motion --bench detector`; criterion reports frames per second as
 //! "elem/s". `detector_2_strip_threads` is `detector` on two threads (`strip_threads`).
+//! `detector_16_cameras` is `detector` with 16 cameras' detectors taking a frame in turn, as
+//! a service's cores do: each model has left the core's cache by its next frame, which is what
+//! the live service pays (`docs/design/motion.md`, "Cost in the live service").
 
 use std::hint::black_box;
 
@@ -18,6 +21,8 @@ const WIDTH: usize = 320;
 const HEIGHT: usize = 240;
 /// Frames generated up front and cycled through while timing.
 const FRAMES: usize = 200;
+/// Detectors of `detector_16_cameras`.
+const CAMERAS: usize = 16;
 
 fn bench_detector(c: &mut Criterion) {
     let frames = synthetic_frames(WIDTH, HEIGHT, FRAMES, false);
@@ -78,6 +83,21 @@ fn bench_detector(c: &mut Criterion) {
             })
         });
     }
+
+    // Each camera at another point of the scene, so that their models differ.
+    let mut cameras: Vec<(Detector, usize)> = (0..CAMERAS)
+        .map(|k| (Detector::new(WIDTH, HEIGHT, &default), k * FRAMES / CAMERAS))
+        .collect();
+    let mut turn = 0;
+    group.bench_function("detector_16_cameras", |b| {
+        b.iter(|| {
+            let (detector, next) = &mut cameras[turn % CAMERAS];
+            let analysis = detector.process(frames[*next % FRAMES].view()).ok();
+            *next += 1;
+            turn += 1;
+            black_box(analysis.map(|a| a.score));
+        })
+    });
 
     let mut detector = Detector::new(WIDTH, HEIGHT, &DetectorOptions::default());
     let camera = CameraId::new("bench").expect("valid camera id");
