@@ -215,32 +215,20 @@ impl SampleModel {
         }
     }
 
-    /// The step of the grid [`SampleModel::sample_pairs`] takes its pixels from: at most
-    /// [`MAX_PAIRS`] of them.
-    fn pair_step(&self) -> usize {
-        let (w, h) = (self.width, self.height);
-        let mut step = 1;
-        while (w / step) * (h / step) > MAX_PAIRS {
-            step += 1;
-        }
-        step
-    }
-
-    /// The grid of [`SampleModel::sample_pairs`]: its rows, each with the sample its first
-    /// pixel pairs with, and its columns. Grid pixel `(x, y)` pairs with sample
-    /// `k = (x / step + y / step) mod N`, counted rather than divided.
+    /// The grid of [`SampleModel::sample_pairs`], at most [`MAX_PAIRS`] pixels: its rows, each
+    /// with the sample its first pixel pairs with, and its columns. Grid pixel `(x, y)` pairs
+    /// with sample `k = (x / step + y / step) mod N`, counted rather than divided.
     fn pair_grid(
         &self,
     ) -> (
         impl Iterator<Item = (usize, usize)> + Clone + use<>,
         StepBy<Range<usize>>,
     ) {
-        let (w, h, n, step) = (
-            self.width,
-            self.height,
-            self.params.samples_per_pixel,
-            self.pair_step(),
-        );
+        let (w, h, n) = (self.width, self.height, self.params.samples_per_pixel);
+        let mut step = 1;
+        while (w / step) * (h / step) > MAX_PAIRS {
+            step += 1;
+        }
         let rows = (step / 2..h).step_by(step).zip((0..n).cycle());
         (rows, (step / 2..w).step_by(step))
     }
