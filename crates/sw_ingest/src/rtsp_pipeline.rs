@@ -471,8 +471,8 @@ fn live_decodebin() -> Result<gst::Element, BuildError> {
 /// decodebin tries a stream's parser before its decoder (h264parse ranks above avdec_h264),
 /// though a decoder takes whole access units as they are and a parser adds nothing to them:
 /// skipping h264parse saves about 2.5% of the service's CPU (measured in
-/// `docs/design/rtsp-clients.md`). A decoder whose sink caps do not fit is passed over, so a
-/// stream it cannot take as it is still gets its parser after it.
+/// `docs/design/rtsp-clients.md`). decodebin passes over a factory whose sink template does
+/// not take the caps, so the parser stays in the list, after the decoders, as a fallback.
 fn decoders_first(
     caps: &gst::CapsRef,
     factories: &[gst::glib::Value],
